@@ -1,0 +1,11 @@
+//! raftcron: a clustered cron job scheduler that replicates jobs and executions with Raft.
+//!
+//! See docs/ARCHITECTURE.md for the layout and the invariants.
+
+pub mod config;
+pub mod model;
+pub mod raft;
+pub mod raft_types;
+pub mod receiver;
+pub mod schedule_link;
+pub mod trigger;

@@ -1,0 +1,482 @@
+//! Client input for jobs, as sent over REST (camelCase JSON) or gRPC, and its validation.
+//!
+//! Input is read field by field from a JSON value, so every error names the field and the value
+//! that broke it. Read-only fields a client may echo back (`id`, `createdAt`, `lastExecutionTime`
+//! and the like) are accepted and ignored, so bodies of the service raftcron replaces pass as
+//! they are.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::{Backoff, HttpTrigger, JobSpec, JobStatus, RetryStrategy, Trigger};
+
+/// Time allowed for an HTTP request when `triggerConfig.timeout` is absent, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+/// Largest accepted `triggerConfig.timeout`: one hour, in milliseconds.
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// Largest accepted `retryStrategy.attempts`.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Largest accepted `retryStrategy.interval`: one day, in milliseconds.
+pub const MAX_INTERVAL_MS: u64 = 86_400_000;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+const MAX_BODY_BYTES: usize = 256 * 1024;
+const MAX_TAGS: usize = 32;
+const MAX_TAG_CHARS: usize = 64;
+const MAX_HEADERS: usize = 64;
+const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Invalid client input: which field, which value, and what is wrong with it.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("{message}")]
+pub struct ValidationError {
+    /// JSON path of the field, e.g. `triggerConfig.timeout`.
+    pub field: String,
+    /// The rejected value as the client sent it, shortened to 200 characters.
+    pub value: String,
+    /// A sentence naming the field and the value, and what is accepted.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// Builds an error for `field` holding `value`; `expected` says what is accepted.
+    pub fn new(field: &str, value: impl std::fmt::Display, expected: &str) -> Self {
+        let value = shorten(&value.to_string());
+        ValidationError {
+            message: format!("invalid {field} {value}: {expected}"),
+            field: field.to_string(),
+            value,
+        }
+    }
+
+    /// Builds an error for a required field that is absent or empty.
+    pub fn missing(field: &str) -> Self {
+        ValidationError {
+            field: field.to_string(),
+            value: String::new(),
+            message: format!("missing {field}: the field is required"),
+        }
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// Retry settings as a client sends them; absent fields keep their current or default value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetryInput {
+    pub attempts: Option<i64>,
+    pub backoff: Option<String>,
+    pub interval_ms: Option<i64>,
+}
+
+/// Trigger settings as a client sends them; absent fields keep their current or default value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TriggerInput {
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub body: Option<String>,
+    pub timeout_ms: Option<i64>,
+}
+
+/// A job as a client sends it for create (all required fields) or update (any subset).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub schedule: Option<String>,
+    pub time_zone: Option<String>,
+    pub trigger_type: Option<String>,
+    pub trigger: Option<TriggerInput>,
+    pub retry: Option<RetryInput>,
+    pub status: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl JobInput {
+    /// Reads a camelCase JSON job body, checking the type of every known field.
+    pub fn from_json(body: &Value) -> Result<JobInput, ValidationError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| ValidationError::new("body", kind_of(body), "expected a JSON object"))?;
+        Ok(JobInput {
+            name: string_field(object, "name", "name")?,
+            description: string_field(object, "description", "description")?,
+            schedule: string_field(object, "schedule", "schedule")?,
+            time_zone: string_field(object, "timeZone", "timeZone")?,
+            trigger_type: string_field(object, "triggerType", "triggerType")?,
+            trigger: trigger_from_json(object.get("triggerConfig"))?,
+            retry: retry_from_json(object.get("retryStrategy"))?,
+            status: string_field(object, "status", "status")?,
+            tags: tags_from_json(object.get("tags"))?,
+        })
+    }
+
+    /// Validates input for a new job, filling defaults for optional fields.
+    pub fn into_new_spec(self) -> Result<(JobSpec, JobStatus), ValidationError> {
+        let base = JobSpec {
+            name: String::new(),
+            description: String::new(),
+            schedule: String::new(),
+            time_zone: "UTC".to_string(),
+            trigger: Trigger::Http(HttpTrigger {
+                url: String::new(),
+                method: "POST".to_string(),
+                headers: BTreeMap::new(),
+                body: None,
+                timeout_ms: DEFAULT_TIMEOUT_MS,
+            }),
+            retry: RetryStrategy::none(),
+            tags: Vec::new(),
+        };
+        let status = self.status_or(JobStatus::Active)?;
+        Ok((self.merge_into(base)?, status))
+    }
+
+    /// Validates input for an existing job: fields present replace those of `current`.
+    pub fn into_updated_spec(self, current: &JobSpec) -> Result<JobSpec, ValidationError> {
+        self.merge_into(current.clone())
+    }
+
+    /// The requested status, or `default` when absent.
+    pub fn status_or(&self, default: JobStatus) -> Result<JobStatus, ValidationError> {
+        match &self.status {
+            None => Ok(default),
+            Some(name) => JobStatus::parse(name).ok_or_else(|| {
+                ValidationError::new("status", name, "expected ACTIVE, PAUSED or DISABLED")
+            }),
+        }
+    }
+
+    fn merge_into(self, mut spec: JobSpec) -> Result<JobSpec, ValidationError> {
+        if let Some(name) = self.name {
+            spec.name = name;
+        }
+        if let Some(description) = self.description {
+            spec.description = description;
+        }
+        if let Some(schedule) = self.schedule {
+            spec.schedule = schedule.trim().to_string();
+        }
+        if let Some(time_zone) = self.time_zone {
+            spec.time_zone = time_zone.trim().to_string();
+        }
+        if let Some(tags) = self.tags {
+            spec.tags = tags;
+        }
+        check_trigger_type(self.trigger_type.as_deref())?;
+        let Trigger::Http(http) = &mut spec.trigger;
+        if let Some(trigger) = self.trigger {
+            merge_http(http, trigger)?;
+        }
+        if let Some(retry) = self.retry {
+            spec.retry = merge_retry(spec.retry, retry)?;
+        }
+        validate_spec(&spec)?;
+        Ok(spec)
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string_field(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, ValidationError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(other) => Err(ValidationError::new(path, other, "expected a string")),
+    }
+}
+
+fn integer_field(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<i64>, ValidationError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => number
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ValidationError::new(path, number, "expected a whole number")),
+        Some(other) => Err(ValidationError::new(path, other, "expected a number")),
+    }
+}
+
+fn object_field<'a>(
+    value: Option<&'a Value>,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(other) => Err(ValidationError::new(path, other, "expected an object")),
+    }
+}
+
+fn trigger_from_json(value: Option<&Value>) -> Result<Option<TriggerInput>, ValidationError> {
+    let Some(object) = object_field(value, "triggerConfig")? else {
+        return Ok(None);
+    };
+    Ok(Some(TriggerInput {
+        url: string_field(object, "url", "triggerConfig.url")?,
+        method: string_field(object, "method", "triggerConfig.method")?,
+        headers: headers_from_json(object.get("headers"))?,
+        body: body_from_json(object.get("body")),
+        timeout_ms: integer_field(object, "timeout", "triggerConfig.timeout")?,
+    }))
+}
+
+fn headers_from_json(
+    value: Option<&Value>,
+) -> Result<Option<BTreeMap<String, String>>, ValidationError> {
+    let Some(object) = object_field(value, "triggerConfig.headers")? else {
+        return Ok(None);
+    };
+    let mut headers = BTreeMap::new();
+    for (name, value) in object {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            Value::Bool(flag) => flag.to_string(),
+            other => {
+                let path = format!("triggerConfig.headers.{name}");
+                return Err(ValidationError::new(&path, other, "expected a string"));
+            }
+        };
+        headers.insert(name.clone(), text);
+    }
+    Ok(Some(headers))
+}
+
+/// Reads a body: a string is sent as is, any other JSON value is sent as its JSON text.
+fn body_from_json(value: Option<&Value>) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+fn retry_from_json(value: Option<&Value>) -> Result<Option<RetryInput>, ValidationError> {
+    let Some(object) = object_field(value, "retryStrategy")? else {
+        return Ok(None);
+    };
+    Ok(Some(RetryInput {
+        attempts: integer_field(object, "attempts", "retryStrategy.attempts")?,
+        backoff: string_field(object, "backoff", "retryStrategy.backoff")?,
+        interval_ms: integer_field(object, "interval", "retryStrategy.interval")?,
+    }))
+}
+
+fn tags_from_json(value: Option<&Value>) -> Result<Option<Vec<String>>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(tag) => Ok(tag.clone()),
+                other => Err(ValidationError::new("tags", other, "expected strings")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(ValidationError::new("tags", other, "expected an array")),
+    }
+}
+
+fn check_trigger_type(trigger_type: Option<&str>) -> Result<(), ValidationError> {
+    match trigger_type.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("REST") | Some("HTTP") => Ok(()),
+        Some("KAFKA") => Err(ValidationError::new(
+            "triggerType",
+            "KAFKA",
+            "Kafka triggers are not supported by this server version; use REST",
+        )),
+        Some(_) => Err(ValidationError::new(
+            "triggerType",
+            trigger_type.unwrap_or_default(),
+            "expected REST or KAFKA",
+        )),
+    }
+}
+
+fn merge_http(http: &mut HttpTrigger, input: TriggerInput) -> Result<(), ValidationError> {
+    if let Some(url) = input.url {
+        http.url = url.trim().to_string();
+    }
+    if let Some(method) = input.method {
+        http.method = method.trim().to_ascii_uppercase();
+    }
+    if let Some(headers) = input.headers {
+        http.headers = headers;
+    }
+    if input.body.is_some() {
+        http.body = input.body;
+    }
+    if let Some(timeout) = input.timeout_ms {
+        http.timeout_ms = positive_millis("triggerConfig.timeout", timeout, MAX_TIMEOUT_MS)?;
+    }
+    Ok(())
+}
+
+fn merge_retry(
+    mut retry: RetryStrategy,
+    input: RetryInput,
+) -> Result<RetryStrategy, ValidationError> {
+    if let Some(attempts) = input.attempts {
+        retry.attempts = u32::try_from(attempts)
+            .ok()
+            .filter(|count| *count <= MAX_ATTEMPTS)
+            .ok_or_else(|| {
+                let expected = format!("expected a whole number from 0 to {MAX_ATTEMPTS}");
+                ValidationError::new("retryStrategy.attempts", attempts, &expected)
+            })?;
+    }
+    if let Some(backoff) = input.backoff {
+        retry.backoff = match backoff.to_ascii_lowercase().as_str() {
+            "fixed" => Backoff::Fixed,
+            "exponential" => Backoff::Exponential,
+            _ => {
+                let expected = "expected fixed or exponential";
+                return Err(ValidationError::new("retryStrategy.backoff", backoff, expected));
+            }
+        };
+    }
+    if let Some(interval) = input.interval_ms {
+        retry.interval_ms = u64::try_from(interval)
+            .ok()
+            .filter(|millis| *millis <= MAX_INTERVAL_MS)
+            .ok_or_else(|| {
+                let expected = format!("expected milliseconds from 0 to {MAX_INTERVAL_MS}");
+                ValidationError::new("retryStrategy.interval", interval, &expected)
+            })?;
+    }
+    Ok(retry)
+}
+
+fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|millis| (1..=max).contains(millis))
+        .ok_or_else(|| {
+            let expected = format!("expected milliseconds from 1 to {max}");
+            ValidationError::new(field, value, &expected)
+        })
+}
+
+/// Checks a complete spec: required fields, limits, the URL, headers and the schedule.
+pub fn validate_spec(spec: &JobSpec) -> Result<(), ValidationError> {
+    check_text("name", &spec.name, MAX_NAME_CHARS, true)?;
+    check_text("description", &spec.description, MAX_DESCRIPTION_CHARS, false)?;
+    check_tags(&spec.tags)?;
+    check_schedule(&spec.schedule, &spec.time_zone)?;
+    let Trigger::Http(http) = &spec.trigger;
+    check_http(http)
+}
+
+fn check_text(field: &str, text: &str, max_chars: usize, required: bool) -> Result<(), ValidationError> {
+    if required && text.trim().is_empty() {
+        return Err(ValidationError::missing(field));
+    }
+    if text.chars().count() > max_chars {
+        let expected = format!("at most {max_chars} characters are allowed");
+        return Err(ValidationError::new(field, text, &expected));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &[String]) -> Result<(), ValidationError> {
+    if tags.len() > MAX_TAGS {
+        let expected = format!("at most {MAX_TAGS} tags are allowed");
+        return Err(ValidationError::new("tags", tags.len(), &expected));
+    }
+    for tag in tags {
+        let valid = !tag.is_empty()
+            && tag.chars().count() <= MAX_TAG_CHARS
+            && !tag.contains(',')
+            && !tag.chars().any(char::is_control);
+        if !valid {
+            let expected = format!("tags are 1 to {MAX_TAG_CHARS} characters with no comma");
+            return Err(ValidationError::new("tags", tag, &expected));
+        }
+    }
+    Ok(())
+}
+
+fn check_schedule(schedule: &str, time_zone: &str) -> Result<(), ValidationError> {
+    if schedule.is_empty() {
+        return Err(ValidationError::missing("schedule"));
+    }
+    crate::schedule_link::parse(schedule, time_zone).map(|_| ()).map_err(|error| {
+        let field = error.field();
+        let value = if field == "timeZone" { time_zone } else { schedule };
+        ValidationError {
+            field: field.to_string(),
+            value: shorten(value),
+            message: error.to_string(),
+        }
+    })
+}
+
+fn check_http(http: &HttpTrigger) -> Result<(), ValidationError> {
+    check_url(&http.url)?;
+    if !HTTP_METHODS.contains(&http.method.as_str()) {
+        let expected = format!("expected one of {}", HTTP_METHODS.join(", "));
+        return Err(ValidationError::new("triggerConfig.method", &http.method, &expected));
+    }
+    check_headers(&http.headers)?;
+    if http.body.as_ref().is_some_and(|body| body.len() > MAX_BODY_BYTES) {
+        let expected = format!("at most {MAX_BODY_BYTES} bytes are allowed");
+        let size = format!("of {} bytes", http.body.as_ref().map_or(0, String::len));
+        return Err(ValidationError::new("triggerConfig.body", size, &expected));
+    }
+    Ok(())
+}
+
+fn check_url(url: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "triggerConfig.url";
+    if url.is_empty() {
+        return Err(ValidationError::missing(FIELD));
+    }
+    let parsed = url::Url::parse(url)
+        .map_err(|error| ValidationError::new(FIELD, url, &format!("not a URL ({error})")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ValidationError::new(FIELD, url, "expected an http or https URL with a host"));
+    }
+    Ok(())
+}
+
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    if headers.len() > MAX_HEADERS {
+        let expected = format!("at most {MAX_HEADERS} headers are allowed");
+        return Err(ValidationError::new("triggerConfig.headers", headers.len(), &expected));
+    }
+    for (name, value) in headers {
+        let path = format!("triggerConfig.headers.{name}");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ValidationError::new("triggerConfig.headers", name, "not a valid header name"));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(ValidationError::new(&path, value, "not a valid header value"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Raft plumbing around openraft: the peer network and service over gRPC, the cluster client
+//! used by the API layer, and the static bootstrap of a new cluster.
+
+mod bootstrap;
+mod client;
+mod codec;
+mod network;
+mod server;
+
+/// Generated code of the peer service (proto/raftcron/peer/v1/peer.proto).
+pub mod pb {
+    tonic::include_proto!("raftcron.peer.v1");
+}
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+pub use bootstrap::bootstrap_when_reachable;
+pub use client::{
+    ClientSettings, ClusterClient, ClusterError, ClusterStatus, MemberStatus, status_from_metrics,
+};
+pub use network::PeerNetworkFactory;
+pub use server::{ForwardError, PeerService};
+
+/// Largest peer message, in bytes: log batches and snapshot chunks stay well below it.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Builds a lazily connected channel to a peer's `host:port`.
+pub(crate) fn peer_channel(
+    address: &str,
+    connect_timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
+    Ok(endpoint.connect_lazy())
+}
+
+/// Wraps a channel in a peer client that accepts messages up to [`MAX_PEER_MESSAGE_BYTES`].
+pub(crate) fn peer_client(channel: Channel) -> pb::raft_peer_client::RaftPeerClient<Channel> {
+    pb::raft_peer_client::RaftPeerClient::new(channel)
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+}
+
+/// Wraps the peer service in a gRPC server that accepts messages up to
+/// [`MAX_PEER_MESSAGE_BYTES`].
+pub fn peer_server(service: PeerService) -> pb::raft_peer_server::RaftPeerServer<PeerService> {
+    pb::raft_peer_server::RaftPeerServer::new(service)
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+}

@@ -1,0 +1,27 @@
+//! Dispatch of job triggers: sends one attempt of an execution to its target and reports the
+//! outcome.
+//!
+//! This module decides nothing about whether or when to fire; the scheduler runtime calls it
+//! only for attempts the state machine has accepted.
+//!
+//! Every request carries the headers a target needs to recognize repeated attempts:
+//! `Idempotency-Key` (the execution id, the same for every attempt of one job at one scheduled
+//! instant), `X-Raftcron-Job-Id`, `X-Raftcron-Execution-Id`, `X-Raftcron-Scheduled-Time`
+//! (RFC 3339, UTC), `X-Raftcron-Attempt` (1-based) and `X-Raftcron-Fencing-Token` (the Raft log
+//! index that started the attempt, which grows across leaders).
+
+mod body;
+mod http;
+
+pub use self::http::{HttpDispatcher, USER_AGENT};
+
+/// Errors of the trigger layer.
+#[derive(thiserror::Error, Debug)]
+pub enum TriggerError {
+    /// The shared HTTP client could not be built (for example, no TLS backend).
+    #[error("failed to build the HTTP client: {0}")]
+    ClientBuild(#[source] reqwest::Error),
+}
+
+#[cfg(test)]
+mod http_test;
