@@ -7,5 +7,7 @@ pub mod model;
 pub mod raft;
 pub mod raft_types;
 pub mod receiver;
-pub mod schedule_link;
+pub mod schedule;
+pub mod scheduler;
+pub mod store;
 pub mod trigger;

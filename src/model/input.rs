@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::{Backoff, HttpTrigger, JobSpec, JobStatus, RetryStrategy, Trigger};
+use crate::schedule::Schedule;
 
 /// Time allowed for an HTTP request when `triggerConfig.timeout` is absent, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -425,7 +426,7 @@ fn check_schedule(schedule: &str, time_zone: &str) -> Result<(), ValidationError
     if schedule.is_empty() {
         return Err(ValidationError::missing("schedule"));
     }
-    crate::schedule_link::parse(schedule, time_zone).map(|_| ()).map_err(|error| {
+    Schedule::parse(schedule, time_zone).map(|_| ()).map_err(|error| {
         let field = error.field();
         let value = if field == "timeZone" { time_zone } else { schedule };
         ValidationError {
@@ -479,4 +480,169 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationErr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn valid_body() -> Value {
+        json!({
+            "id": "ignored-on-create",
+            "name": "nightly report",
+            "description": "sends the report",
+            "schedule": "0 3 * * *",
+            "timeZone": "Europe/Berlin",
+            "triggerType": "REST",
+            "triggerConfig": {
+                "url": "http://127.0.0.1:9000/hook",
+                "method": "post",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"report": "daily"},
+                "timeout": 5000
+            },
+            "retryStrategy": {"attempts": 3, "backoff": "exponential", "interval": 1000},
+            "status": "ACTIVE",
+            "lastExecutionTime": null,
+            "nextExecutionTime": "2026-01-01T02:00:00.000Z",
+            "tags": ["reports"],
+            "createdAt": "2025-12-01T00:00:00.000Z",
+            "updatedAt": "2025-12-01T00:00:00.000Z"
+        })
+    }
+
+    fn create_error(body: Value) -> ValidationError {
+        JobInput::from_json(&body)
+            .and_then(JobInput::into_new_spec)
+            .expect_err("input should be rejected")
+    }
+
+    fn with(mut body: Value, pointer: &str, value: Value) -> Value {
+        *body.pointer_mut(pointer).expect("field exists") = value;
+        body
+    }
+
+    #[test]
+    fn nestjs_body_is_accepted() {
+        let input = JobInput::from_json(&valid_body()).unwrap();
+        let (spec, status) = input.into_new_spec().unwrap();
+        assert_eq!(status, JobStatus::Active);
+        assert_eq!(spec.time_zone, "Europe/Berlin");
+        assert_eq!(spec.retry.attempts, 3);
+        assert_eq!(spec.retry.backoff, Backoff::Exponential);
+        let Trigger::Http(http) = spec.trigger;
+        assert_eq!(http.method, "POST");
+        assert_eq!(http.timeout_ms, 5000);
+        assert_eq!(http.body.as_deref(), Some(r#"{"report":"daily"}"#));
+    }
+
+    #[test]
+    fn defaults_fill_optional_fields() {
+        let body = json!({
+            "name": "minimal",
+            "schedule": "@hourly",
+            "triggerConfig": {"url": "https://example.invalid/hook"}
+        });
+        let (spec, status) = JobInput::from_json(&body).unwrap().into_new_spec().unwrap();
+        assert_eq!(status, JobStatus::Active);
+        assert_eq!(spec.time_zone, "UTC");
+        assert_eq!(spec.retry, RetryStrategy::none());
+        let Trigger::Http(http) = spec.trigger;
+        assert_eq!(http.timeout_ms, DEFAULT_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn unknown_time_zone_names_field() {
+        let error = create_error(with(valid_body(), "/timeZone", json!("Mars/Olympus")));
+        assert_eq!(error.field, "timeZone");
+        assert_eq!(error.value, "Mars/Olympus");
+    }
+
+    #[test]
+    fn invalid_cron_names_field() {
+        let error = create_error(with(valid_body(), "/schedule", json!("61 * * * *")));
+        assert_eq!(error.field, "schedule");
+        assert_eq!(error.value, "61 * * * *");
+    }
+
+    #[test]
+    fn never_firing_schedule_is_rejected() {
+        let error = create_error(with(valid_body(), "/schedule", json!("0 0 30 2 *")));
+        assert_eq!(error.field, "schedule");
+    }
+
+    #[test]
+    fn missing_url_is_rejected() {
+        let mut body = valid_body();
+        body["triggerConfig"].as_object_mut().unwrap().remove("url");
+        let error = create_error(body);
+        assert_eq!(error.field, "triggerConfig.url");
+        assert!(error.message.contains("missing"), "{}", error.message);
+    }
+
+    #[test]
+    fn negative_timeout_names_value() {
+        let error = create_error(with(valid_body(), "/triggerConfig/timeout", json!(-5)));
+        assert_eq!(error.field, "triggerConfig.timeout");
+        assert_eq!(error.value, "-5");
+        assert!(error.message.contains("-5"), "{}", error.message);
+    }
+
+    #[test]
+    fn wrong_type_names_field() {
+        let error = create_error(with(valid_body(), "/retryStrategy/attempts", json!("three")));
+        assert_eq!(error.field, "retryStrategy.attempts");
+    }
+
+    #[test]
+    fn non_http_url_is_rejected() {
+        let body = with(valid_body(), "/triggerConfig/url", json!("ftp://host/file"));
+        assert_eq!(create_error(body).field, "triggerConfig.url");
+    }
+
+    #[test]
+    fn bad_header_name_is_rejected() {
+        let body = with(valid_body(), "/triggerConfig/headers", json!({"bad header": "x"}));
+        assert_eq!(create_error(body).field, "triggerConfig.headers");
+    }
+
+    #[test]
+    fn kafka_trigger_is_rejected_clearly() {
+        let error = create_error(with(valid_body(), "/triggerType", json!("KAFKA")));
+        assert_eq!(error.field, "triggerType");
+        assert!(error.message.contains("not supported"), "{}", error.message);
+    }
+
+    #[test]
+    fn missing_name_is_rejected() {
+        let error = create_error(with(valid_body(), "/name", json!("  ")));
+        assert_eq!(error.field, "name");
+    }
+
+    #[test]
+    fn unknown_status_is_rejected() {
+        let error = create_error(with(valid_body(), "/status", json!("RUNNING")));
+        assert_eq!(error.field, "status");
+    }
+
+    #[test]
+    fn update_keeps_absent_fields() {
+        let (current, _) = JobInput::from_json(&valid_body())
+            .unwrap()
+            .into_new_spec()
+            .unwrap();
+        let patch = JobInput::from_json(&json!({"schedule": "*/5 * * * *"})).unwrap();
+        let updated = patch.into_updated_spec(&current).unwrap();
+        assert_eq!(updated.schedule, "*/5 * * * *");
+        assert_eq!(updated.name, current.name);
+        assert_eq!(updated.trigger, current.trigger);
+    }
+
+    #[test]
+    fn non_object_body_is_rejected() {
+        let error = JobInput::from_json(&json!([1, 2])).unwrap_err();
+        assert_eq!(error.field, "body");
+    }
 }

@@ -42,25 +42,29 @@ impl CronPattern {
     pub(super) fn parse(expression: &str) -> Result<CronPattern, String> {
         let expanded = expand_macro(expression)?;
         let fields: Vec<&str> = expanded.split_whitespace().collect();
-        match fields.as_slice() {
+        let (times, days, year) = match *fields.as_slice() {
             [minute, hour, day_of_month, month, day_of_week] => {
-                let times = ["0", minute, hour];
-                CronPattern::from_fields(times, [day_of_month, month, day_of_week], "*")
+                (["0", minute, hour], [day_of_month, month, day_of_week], "*")
             }
-            [second, minute, hour, day_of_month, month, day_of_week] => {
-                let times = [second, minute, hour];
-                CronPattern::from_fields(times, [day_of_month, month, day_of_week], "*")
+            [second, minute, hour, day_of_month, month, day_of_week] => (
+                [second, minute, hour],
+                [day_of_month, month, day_of_week],
+                "*",
+            ),
+            [second, minute, hour, day_of_month, month, day_of_week, year] => (
+                [second, minute, hour],
+                [day_of_month, month, day_of_week],
+                year,
+            ),
+            _ => {
+                return Err(format!(
+                    "expected 5 fields (minute hour day-of-month month day-of-week), 6 with \
+                     seconds first, or 7 with a year last, but found {}",
+                    fields.len()
+                ));
             }
-            [second, minute, hour, day_of_month, month, day_of_week, year] => {
-                let times = [second, minute, hour];
-                CronPattern::from_fields(times, [day_of_month, month, day_of_week], year)
-            }
-            _ => Err(format!(
-                "expected 5 fields (minute hour day-of-month month day-of-week), 6 with \
-                 seconds first, or 7 with a year last, but found {}",
-                fields.len()
-            )),
-        }
+        };
+        CronPattern::from_fields(times, days, year)
     }
 
     fn from_fields(
@@ -90,7 +94,10 @@ impl CronPattern {
     /// Returns whether any date matches the day, month and year fields.
     pub(super) fn has_matching_date(&self) -> bool {
         let (first, last) = match &self.years {
-            Some(years) => (years[0], years[years.len() - 1]),
+            Some(years) => match (years.first(), years.last()) {
+                (Some(&first), Some(&last)) => (first, last),
+                _ => return false,
+            },
             None => (2000, 2000 + GREGORIAN_CYCLE_YEARS - 1),
         };
         let (Some(start), Some(end)) = (first_day_of(first), NaiveDate::from_ymd_opt(last, 12, 31))
@@ -189,7 +196,11 @@ impl CronPattern {
     /// Returns the first matching time in `hour` at or after `from`, which is at most the
     /// start of that hour.
     fn first_time_in_hour(&self, hour: u32, from: NaiveTime) -> Option<NaiveTime> {
-        let from_minute = if from.hour() == hour { from.minute() } else { 0 };
+        let from_minute = if from.hour() == hour {
+            from.minute()
+        } else {
+            0
+        };
         let mut minute = self.minutes.next_from(from_minute)?;
         loop {
             let from_second = if from.hour() == hour && minute == from.minute() {
@@ -244,58 +255,124 @@ mod tests {
 
     #[test]
     fn next_local_time_fields() {
-        assert_eq!(next("*/15 * * * *", "2025-01-01 10:07:30"), Some(at("2025-01-01 10:15:00")));
-        assert_eq!(next("* * * * *", "2025-01-01 10:07:00"), Some(at("2025-01-01 10:07:00")));
-        assert_eq!(next("30 23 * * *", "2025-12-31 23:30:01"), Some(at("2026-01-01 23:30:00")));
-        assert_eq!(next("10,40 5 9 * * *", "2025-01-01 09:05:41"), Some(at("2025-01-01 09:06:10")));
-        assert_eq!(next("0 0 9-17/4 * * *", "2025-01-01 13:00:01"), Some(at("2025-01-01 17:00:00")));
+        assert_eq!(
+            next("*/15 * * * *", "2025-01-01 10:07:30"),
+            Some(at("2025-01-01 10:15:00"))
+        );
+        assert_eq!(
+            next("* * * * *", "2025-01-01 10:07:00"),
+            Some(at("2025-01-01 10:07:00"))
+        );
+        assert_eq!(
+            next("30 23 * * *", "2025-12-31 23:30:01"),
+            Some(at("2026-01-01 23:30:00"))
+        );
+        assert_eq!(
+            next("10,40 5-6 9 * * *", "2025-01-01 09:05:41"),
+            Some(at("2025-01-01 09:06:10"))
+        );
+        assert_eq!(
+            next("10,40 5 9 * * *", "2025-01-01 09:05:41"),
+            Some(at("2025-01-02 09:05:10"))
+        );
+        assert_eq!(
+            next("0 0 9-17/4 * * *", "2025-01-01 13:00:01"),
+            Some(at("2025-01-01 17:00:00"))
+        );
     }
 
     #[test]
     fn next_local_skips_months_and_years() {
-        assert_eq!(next("0 0 29 2 *", "2025-03-01 00:00:00"), Some(at("2028-02-29 00:00:00")));
-        assert_eq!(next("0 0 29 2 *", "2096-03-01 00:00:00"), Some(at("2104-02-29 00:00:00")));
-        assert_eq!(next("0 0 0 1 JAN * 2030,2027", "2025-06-01 00:00:00"), Some(at("2027-01-01 00:00:00")));
+        assert_eq!(
+            next("0 0 29 2 *", "2025-03-01 00:00:00"),
+            Some(at("2028-02-29 00:00:00"))
+        );
+        assert_eq!(
+            next("0 0 29 2 *", "2096-03-01 00:00:00"),
+            Some(at("2104-02-29 00:00:00"))
+        );
+        assert_eq!(
+            next("0 0 0 1 JAN * 2030,2027", "2025-06-01 00:00:00"),
+            Some(at("2027-01-01 00:00:00"))
+        );
         assert_eq!(next("0 0 0 1 1 * 2027", "2027-01-01 00:00:01"), None);
-        assert_eq!(next("0 0 12 1 NOV-DEC *", "2025-12-02 00:00:00"), Some(at("2026-11-01 12:00:00")));
+        assert_eq!(
+            next("0 0 12 1 NOV-DEC *", "2025-12-02 00:00:00"),
+            Some(at("2026-11-01 12:00:00"))
+        );
     }
 
     #[test]
     fn next_local_feb_29_monday_cycle() {
         // Only leap years whose Feb 29 is a Monday have five Mondays in February.
-        assert_eq!(next("0 0 * 2 MON#5", "2025-01-01 00:00:00"), Some(at("2044-02-29 00:00:00")));
+        assert_eq!(
+            next("0 0 * 2 MON#5", "2025-01-01 00:00:00"),
+            Some(at("2044-02-29 00:00:00"))
+        );
         // 2100 is not a leap year, so the gap after 2072 is 40 years.
-        assert_eq!(next("0 0 * 2 MON#5", "2072-03-01 00:00:00"), Some(at("2112-02-29 00:00:00")));
+        assert_eq!(
+            next("0 0 * 2 MON#5", "2072-03-01 00:00:00"),
+            Some(at("2112-02-29 00:00:00"))
+        );
     }
 
     #[test]
     fn matches_every_hour_reads_hour_field() {
         for expression in ["0 * * * *", "*/5 0-23 * * *", "0 */1 * * *", "@hourly"] {
-            assert!(CronPattern::parse(expression).unwrap().matches_every_hour(), "{expression}");
+            assert!(
+                CronPattern::parse(expression).unwrap().matches_every_hour(),
+                "{expression}"
+            );
         }
         for expression in ["0 0 * * *", "0 */2 * * *", "0 0-22 * * *", "@daily"] {
-            assert!(!CronPattern::parse(expression).unwrap().matches_every_hour(), "{expression}");
+            assert!(
+                !CronPattern::parse(expression).unwrap().matches_every_hour(),
+                "{expression}"
+            );
         }
     }
 
     #[test]
     fn has_matching_date_cases() {
-        let never = ["0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 0 29 2 * 2025-2027", "0 0 31W 2 *"];
+        let never = [
+            "0 0 30 2 *",
+            "0 0 31 4,6,9,11 *",
+            "0 0 0 29 2 * 2025-2027",
+            "0 0 31W 2 *",
+        ];
         for expression in never {
-            assert!(!CronPattern::parse(expression).unwrap().has_matching_date(), "{expression}");
+            assert!(
+                !CronPattern::parse(expression).unwrap().has_matching_date(),
+                "{expression}"
+            );
         }
-        let sometimes = ["0 0 29 2 *", "0 0 * 2 MON#5", "0 0 30 2 MON", "0 0 0 29 2 * 2028"];
+        let sometimes = [
+            "0 0 29 2 *",
+            "0 0 * 2 MON#5",
+            "0 0 30 2 MON",
+            "0 0 0 29 2 * 2028",
+        ];
         for expression in sometimes {
-            assert!(CronPattern::parse(expression).unwrap().has_matching_date(), "{expression}");
+            assert!(
+                CronPattern::parse(expression).unwrap().has_matching_date(),
+                "{expression}"
+            );
         }
     }
 
     #[test]
     fn macros_expand() {
         for (name, expansion) in MACROS {
-            assert_eq!(CronPattern::parse(name), CronPattern::parse(expansion), "{name}");
+            assert_eq!(
+                CronPattern::parse(name),
+                CronPattern::parse(expansion),
+                "{name}"
+            );
         }
-        assert_eq!(CronPattern::parse("@DAILY"), CronPattern::parse("0 0 * * *"));
+        assert_eq!(
+            CronPattern::parse("@DAILY"),
+            CronPattern::parse("0 0 * * *")
+        );
     }
 
     #[test]
@@ -305,7 +382,10 @@ mod tests {
             ("@fortnightly", "unknown macro"),
             ("* * * *", "but found 4"),
             ("* * * * * * * *", "but found 8"),
-            ("60 * * * *", "minute field item \"60\": value 60 is out of range 0-59"),
+            (
+                "60 * * * *",
+                "minute field item \"60\": value 60 is out of range 0-59",
+            ),
             ("* 24 * * *", "hour field"),
             ("* * * 13 *", "month field"),
             ("60 * * * * *", "second field"),

@@ -57,7 +57,10 @@ fn parse_unless_wildcard<T>(
     let upper = text.to_ascii_uppercase();
     for item in fields::split_items(&upper, spec)? {
         if item == "?" {
-            return Err(format!("{} field {text:?}: ? must be the whole field", spec.name));
+            return Err(format!(
+                "{} field {text:?}: ? must be the whole field",
+                spec.name
+            ));
         }
     }
     parse(&upper).map(Some)
@@ -243,9 +246,10 @@ fn last_weekday_of_month(date: NaiveDate, last: u32) -> u32 {
     }
 }
 
-/// Returns the weekday nearest to day `target` in the month of `date`, as Quartz's `W` does:
-/// Saturday moves to Friday and Sunday to Monday, unless that leaves the month, in which case
-/// a Saturday 1st moves to Monday the 3rd and a Sunday last day to the Friday before.
+/// Returns the weekday nearest to day `target` in the month of `date`, as Quartz's `W` does.
+///
+/// A Saturday moves to Friday and a Sunday to Monday. When that would leave the month, a
+/// Saturday 1st moves to Monday the 3rd and a Sunday last day to the Friday before it.
 fn nearest_weekday(date: NaiveDate, target: u32, last: u32) -> u32 {
     match date.with_day(target).map(|day| day.weekday()) {
         Some(Weekday::Sat) if target == 1 => 3,
@@ -324,13 +328,22 @@ mod tests {
     #[test]
     fn posix_rule_joins_fields_with_or() {
         // Mondays of 2025-09 are 1, 8, 15, 22, 29.
-        assert_eq!(matching_days(&spec("13", "MON"), 2025, 9), [1, 8, 13, 15, 22, 29]);
+        assert_eq!(
+            matching_days(&spec("13", "MON"), 2025, 9),
+            [1, 8, 13, 15, 22, 29]
+        );
         assert_eq!(matching_days(&spec("13", "*"), 2025, 9), [13]);
         assert_eq!(matching_days(&spec("13", "?"), 2025, 9), [13]);
-        assert_eq!(matching_days(&spec("?", "MON"), 2025, 9), [1, 8, 15, 22, 29]);
+        assert_eq!(
+            matching_days(&spec("?", "MON"), 2025, 9),
+            [1, 8, 15, 22, 29]
+        );
         assert_eq!(matching_days(&spec("*", "*"), 2025, 9).len(), 30);
         // A step counts as a restriction, so the fields join with OR.
-        assert_eq!(matching_days(&spec("*/10", "MON"), 2025, 9), [1, 8, 11, 15, 21, 22, 29]);
+        assert_eq!(
+            matching_days(&spec("*/10", "MON"), 2025, 9),
+            [1, 8, 11, 15, 21, 22, 29]
+        );
     }
 
     #[test]
@@ -351,7 +364,10 @@ mod tests {
         ];
         for (day_of_month, day_of_week, expected) in cases {
             let error = DaySpec::parse(day_of_month, day_of_week).unwrap_err();
-            assert!(error.contains(expected), "{day_of_month:?} {day_of_week:?}: {error}");
+            assert!(
+                error.contains(expected),
+                "{day_of_month:?} {day_of_week:?}: {error}"
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 const MAX_QUOTED_CHARS: usize = 80;
 
 /// A schedule or time zone that cannot be used.
-#[derive(thiserror::Error, Debug, Clone, PartialEq)]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum ScheduleError {
     /// The expression does not follow the cron, macro or `@every` grammar.
     #[error("invalid schedule {expression:?}: {reason}")]
@@ -37,7 +37,7 @@ impl ScheduleError {
         }
     }
 
-    /// Builds an [`ScheduleError::InvalidExpression`], shortening a long expression.
+    /// Builds a [`ScheduleError::InvalidExpression`], shortening a long expression.
     pub(super) fn invalid(expression: &str, reason: impl Into<String>) -> ScheduleError {
         ScheduleError::InvalidExpression {
             expression: shorten(expression),

@@ -80,6 +80,7 @@ impl BitSet {
         (min..=max).all(|value| self.contains(value))
     }
 
+    #[cfg(test)]
     pub(super) fn from_values(values: impl IntoIterator<Item = u32>) -> BitSet {
         let mut set = BitSet::EMPTY;
         for value in values {
@@ -116,7 +117,10 @@ pub(super) fn parse_years(text: &str) -> Result<Vec<i32>, String> {
 pub(super) fn split_items<'a>(text: &'a str, spec: &FieldSpec) -> Result<Vec<&'a str>, String> {
     let items: Vec<&str> = text.split(',').collect();
     if items.iter().any(|item| item.is_empty()) {
-        return Err(format!("{} field {text:?} contains an empty item", spec.name));
+        return Err(format!(
+            "{} field {text:?} contains an empty item",
+            spec.name
+        ));
     }
     Ok(items)
 }
@@ -207,6 +211,7 @@ pub(super) fn parse_number(text: &str) -> Option<u32> {
     text.parse().ok()
 }
 
+#[cfg(test)]
 fn values_of(set: BitSet) -> impl Iterator<Item = u32> {
     (0..64).filter(move |&value| set.contains(value))
 }

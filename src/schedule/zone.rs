@@ -74,8 +74,8 @@ pub(super) fn offset_seconds(zone: Tz, instant: DateTime<Utc>) -> i32 {
 /// Returns the first whole second after `from`, and at most `to`, at which the offset of
 /// `zone` differs from the offset at `from`. The two offsets must differ.
 ///
-/// Binary search assumes one change in between, which holds because the callers look no
-/// further than one DST overlap or one cron match ahead.
+/// The binary search assumes one change in between. That is true for the callers, which look
+/// no further than one DST overlap or one cron match ahead.
 pub(super) fn next_offset_change(
     zone: Tz,
     from: DateTime<Utc>,
@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn resolve_gap_and_overlap() {
-        assert_eq!(resolve(NEW_YORK, local("2025-03-09 02:30:00")), WallTime::Skipped);
+        assert_eq!(
+            resolve(NEW_YORK, local("2025-03-09 02:30:00")),
+            WallTime::Skipped
+        );
         assert_eq!(
             gap_end(NEW_YORK, local("2025-03-09 02:30:00")),
             Some(utc("2025-03-09T07:00:00Z"))
@@ -189,7 +192,11 @@ mod tests {
             (after_overlap, "2025-11-02 02:00:00"),
         ];
         for (instant, wall) in expected {
-            assert_eq!(latest_wall_clock(NEW_YORK, instant), Some(local(wall)), "{instant}");
+            assert_eq!(
+                latest_wall_clock(NEW_YORK, instant),
+                Some(local(wall)),
+                "{instant}"
+            );
         }
     }
 }

@@ -67,14 +67,6 @@ pub(crate) fn log_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-/// Reads the log index back from a `log` key.
-pub(crate) fn log_index(key: &[u8]) -> Result<u64, StoreError> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| invalid_key(LOG_TREE, key, "expected 8 bytes"))?;
-    Ok(u64::from_be_bytes(bytes))
-}
-
 /// The prefix shared by all `executions_by_job` rows of `job_id`.
 pub(crate) fn executions_by_job_prefix(job_id: &str) -> Vec<u8> {
     // A job id arrives inside one Raft log entry, far below 4 GiB, so the length fits.
@@ -141,13 +133,6 @@ mod tests {
     fn log_keys_sort_numerically() {
         assert!(log_key(255) < log_key(256));
         assert!(log_key(1) < log_key(u64::MAX));
-        assert_eq!(log_index(&log_key(4242)).unwrap(), 4242);
-    }
-
-    #[test]
-    fn log_index_rejects_short_key() {
-        let error = log_index(&[1, 2, 3]).unwrap_err();
-        assert!(matches!(error, StoreError::InvalidKey { tree: LOG_TREE, .. }));
     }
 
     #[test]

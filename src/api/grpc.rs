@@ -1,0 +1,169 @@
+//! The gRPC front end: `raftcron.v1.JobService` and `raftcron.v1.ClusterService` over
+//! [`ApiService`].
+
+use tonic::{Request, Response, Status};
+
+use super::error::ApiError;
+use super::pb;
+use super::pb::cluster_service_server::{ClusterService, ClusterServiceServer};
+use super::pb::job_service_server::{JobService, JobServiceServer};
+use super::service::{ApiService, ExecutionQuery, JobQuery, PreviewQuery};
+
+/// The gRPC services backed by one [`ApiService`].
+#[derive(Clone)]
+pub struct GrpcApi {
+    api: ApiService,
+}
+
+impl GrpcApi {
+    pub fn new(api: ApiService) -> Self {
+        GrpcApi { api }
+    }
+
+    /// The tonic server of `raftcron.v1.JobService`.
+    pub fn job_service(&self) -> JobServiceServer<GrpcApi> {
+        JobServiceServer::new(self.clone())
+    }
+
+    /// The tonic server of `raftcron.v1.ClusterService`.
+    pub fn cluster_service(&self) -> ClusterServiceServer<GrpcApi> {
+        ClusterServiceServer::new(self.clone())
+    }
+}
+
+type GrpcResult<T> = Result<Response<T>, Status>;
+
+/// Wraps a service result in a tonic response, converting the value to its message.
+fn reply<T, M>(result: Result<T, ApiError>) -> GrpcResult<M>
+where
+    M: for<'a> From<&'a T>,
+{
+    match result {
+        Ok(value) => Ok(Response::new(M::from(&value))),
+        Err(error) => Err(error.to_status()),
+    }
+}
+
+#[tonic::async_trait]
+impl JobService for GrpcApi {
+    async fn create_job(&self, request: Request<pb::CreateJobRequest>) -> GrpcResult<pb::Job> {
+        let input = request.into_inner().job.unwrap_or_default();
+        reply(self.api.create_job(input.into()).await)
+    }
+
+    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> GrpcResult<pb::Job> {
+        let result = self.api.get_job(&request.into_inner().id).await;
+        reply(result)
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> GrpcResult<pb::ListJobsResponse> {
+        let request = request.into_inner();
+        let query = JobQuery {
+            page: request.page.map(i64::from),
+            limit: request.limit.map(i64::from),
+            status: request.status,
+            tags: request.tags,
+        };
+        reply(self.api.list_jobs(query).await)
+    }
+
+    async fn update_job(&self, request: Request<pb::UpdateJobRequest>) -> GrpcResult<pb::Job> {
+        let request = request.into_inner();
+        let input = request.job.unwrap_or_default().into();
+        let result = self.api.update_job(&request.id, input).await;
+        reply(result)
+    }
+
+    async fn pause_job(&self, request: Request<pb::PauseJobRequest>) -> GrpcResult<pb::Job> {
+        let result = self.api.pause_job(&request.into_inner().id).await;
+        reply(result)
+    }
+
+    async fn resume_job(&self, request: Request<pb::ResumeJobRequest>) -> GrpcResult<pb::Job> {
+        let result = self.api.resume_job(&request.into_inner().id).await;
+        reply(result)
+    }
+
+    async fn delete_job(
+        &self,
+        request: Request<pb::DeleteJobRequest>,
+    ) -> GrpcResult<pb::DeleteJobResponse> {
+        let result = self.api.delete_job(&request.into_inner().id).await;
+        let response = result.map(|id| pb::DeleteJobResponse { id });
+        response.map(Response::new).map_err(Status::from)
+    }
+
+    async fn trigger_job(
+        &self,
+        request: Request<pb::TriggerJobRequest>,
+    ) -> GrpcResult<pb::Execution> {
+        let result = self.api.trigger_job(&request.into_inner().id).await;
+        reply(result)
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<pb::ListExecutionsRequest>,
+    ) -> GrpcResult<pb::ListExecutionsResponse> {
+        let request = request.into_inner();
+        let query = ExecutionQuery {
+            job_id: request.job_id,
+            page: request.page.map(i64::from),
+            limit: request.limit.map(i64::from),
+            status: request.status,
+        };
+        reply(self.api.list_executions(query).await)
+    }
+
+    async fn get_execution(
+        &self,
+        request: Request<pb::GetExecutionRequest>,
+    ) -> GrpcResult<pb::Execution> {
+        let request = request.into_inner();
+        let result = self
+            .api
+            .get_execution(&request.job_id, &request.execution_id)
+            .await;
+        reply(result)
+    }
+
+    async fn retry_execution(
+        &self,
+        request: Request<pb::RetryExecutionRequest>,
+    ) -> GrpcResult<pb::Execution> {
+        let request = request.into_inner();
+        let result = self
+            .api
+            .retry_execution(&request.job_id, &request.execution_id)
+            .await;
+        reply(result)
+    }
+
+    async fn preview_schedule(
+        &self,
+        request: Request<pb::PreviewScheduleRequest>,
+    ) -> GrpcResult<pb::PreviewScheduleResponse> {
+        let request = request.into_inner();
+        let query = PreviewQuery {
+            schedule: Some(request.schedule),
+            time_zone: request.time_zone,
+            from: request.from,
+            count: request.count.map(i64::from),
+        };
+        reply(self.api.preview_schedule(query).await)
+    }
+}
+
+#[tonic::async_trait]
+impl ClusterService for GrpcApi {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> GrpcResult<pb::ClusterStatus> {
+        let status = self.api.cluster_status();
+        Ok(Response::new(pb::ClusterStatus::from(&status)))
+    }
+}

@@ -1,0 +1,160 @@
+//! The service layer: one method per API call, shared by the gRPC and REST front ends.
+//!
+//! Methods take domain inputs and return domain outputs or [`ApiError`]. Writes go through
+//! [`Cluster::write`], so any node accepts them. Reads wait on [`Cluster::read_barrier`] first,
+//! so they see every write acknowledged before the call started. Business rules stay in
+//! `model` and the state machine: this layer validates input, chooses ids and instants, and
+//! turns responses into results.
+
+mod executions;
+mod jobs;
+mod query;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::model::{Job, Response, Timestamp};
+use crate::raft::{ClusterClient, ClusterStatus};
+use crate::store::{Page, Paged, StateReader};
+
+use super::backend::{Cluster, StateView};
+use super::error::ApiError;
+
+pub use query::{
+    DEFAULT_PAGE_LIMIT, DEFAULT_PREVIEW_COUNT, ExecutionQuery, JobQuery, MAX_PAGE_LIMIT,
+    MAX_PREVIEW_COUNT, Preview, PreviewQuery,
+};
+
+/// The current time as the API stamps it on commands.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Returns a [`Clock`] that reads the system time.
+pub fn system_clock() -> Clock {
+    Arc::new(|| Timestamp::from_datetime(Utc::now()))
+}
+
+/// One page of a list, with the paging it was read with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    /// 1-based page number.
+    pub page: u32,
+    /// Maximum number of items per page.
+    pub limit: u32,
+    /// Number of matching items over all pages.
+    pub total: u64,
+}
+
+impl<T> Listing<T> {
+    fn new(paged: Paged<T>, page: Page) -> Self {
+        Listing {
+            items: paged.items,
+            page: page.page,
+            limit: page.limit,
+            total: paged.total,
+        }
+    }
+}
+
+/// The API's operations, backed by the cluster and the local state of one node.
+#[derive(Clone)]
+pub struct ApiService {
+    cluster: Arc<dyn Cluster>,
+    state: Arc<dyn StateView>,
+    clock: Clock,
+}
+
+impl ApiService {
+    /// Builds the service of a node.
+    pub fn new(cluster: ClusterClient, state: StateReader, clock: Clock) -> Self {
+        Self::with_backends(Arc::new(cluster), Arc::new(state), clock)
+    }
+
+    /// Builds the service on any implementation of the cluster and the state, e.g. a fake.
+    pub fn with_backends(
+        cluster: Arc<dyn Cluster>,
+        state: Arc<dyn StateView>,
+        clock: Clock,
+    ) -> Self {
+        ApiService {
+            cluster,
+            state,
+            clock,
+        }
+    }
+
+    /// The cluster as this node sees it.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        self.cluster.status()
+    }
+
+    /// Checks that this node can serve reads: it knows a leader and has applied every entry it
+    /// knows to be committed.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] with the reason.
+    pub fn readiness(&self) -> Result<(), ApiError> {
+        let status = self.cluster.status();
+        if status.leader_id.is_none() {
+            let reason = format!("node {} is not ready: it knows no leader", status.node_id);
+            return Err(ApiError::Unavailable(reason));
+        }
+        if status.applied_index < status.commit_index {
+            return Err(ApiError::Unavailable(format!(
+                "node {} is not ready: applied index {} is behind commit index {}",
+                status.node_id, status.applied_index, status.commit_index
+            )));
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Reads a job from the local state; call after a read barrier.
+    fn load_job(&self, field: &str, id: &str) -> Result<Job, ApiError> {
+        self.state
+            .get_job(id)?
+            .ok_or_else(|| not_found(field, id))
+    }
+}
+
+fn not_found(field: &str, value: &str) -> ApiError {
+    ApiError::NotFound {
+        field: field.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// Rejects an empty id, which no path or request can name an object with.
+fn require_id(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(crate::model::ValidationError::missing(field).into());
+    }
+    Ok(())
+}
+
+/// Returns the job of a response to a job command.
+fn expect_job(response: Response) -> Result<Job, ApiError> {
+    match response {
+        Response::Job(job) => Ok(job),
+        Response::Rejected(rejection) => Err(rejection.into()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(response: &Response) -> ApiError {
+    let kind = match response {
+        Response::Job(_) => "Job",
+        Response::Deleted(_) => "Deleted",
+        Response::Fires(_) => "Fires",
+        Response::Outcomes { .. } => "Outcomes",
+        Response::Rejected(_) => "Rejected",
+        Response::Empty => "Empty",
+    };
+    ApiError::Internal(format!(
+        "the state machine returned an unexpected {kind} response"
+    ))
+}

@@ -1,0 +1,167 @@
+//! Execution calls: manual trigger, retry of a failed execution, and reads.
+//!
+//! A trigger or retry only commits a fire intent. The leader's scheduler sees the new RUNNING
+//! execution in its state machine and dispatches it, so the call returns before the target is
+//! reached.
+
+use crate::model::{
+    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent,
+    Response, SkipReason,
+};
+
+use super::query::{ExecutionQuery, page_of, parse_execution_status};
+use super::{ApiService, Listing, not_found, require_id, unexpected};
+use crate::api::error::ApiError;
+
+impl ApiService {
+    /// Starts a manual execution of a job now; returns the accepted RUNNING execution.
+    pub async fn trigger_job(&self, id: &str) -> Result<Execution, ApiError> {
+        require_id("id", id)?;
+        let intent = self.request_intent(id, Cause::Manual, None);
+        self.fire(intent, "id").await
+    }
+
+    /// Starts a new execution that retries a FAILED one; returns the accepted execution.
+    ///
+    /// # Errors
+    /// [`ApiError::FailedPrecondition`] when the execution is not FAILED.
+    pub async fn retry_execution(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+    ) -> Result<Execution, ApiError> {
+        require_id("jobId", job_id)?;
+        require_id("executionId", execution_id)?;
+        self.cluster.read_barrier().await?;
+        let execution = self.load_execution(job_id, execution_id)?;
+
+        // The state machine checks this again when it applies the intent; checking here first
+        // gives the usual case a precise message.
+        if execution.status != ExecutionStatus::Failed {
+            return Err(not_retryable(execution_id, Some(execution.status)));
+        }
+
+        let retry_of = Some(execution_id.to_string());
+        let intent = self.request_intent(job_id, Cause::Retry, retry_of);
+        self.fire(intent, "jobId").await
+    }
+
+    /// Reads one execution of a job (linearizable).
+    pub async fn get_execution(
+        &self,
+        job_id: &str,
+        execution_id: &str,
+    ) -> Result<Execution, ApiError> {
+        require_id("jobId", job_id)?;
+        require_id("executionId", execution_id)?;
+        self.cluster.read_barrier().await?;
+        self.load_execution(job_id, execution_id)
+    }
+
+    /// Lists a job's executions, newest first (linearizable).
+    pub async fn list_executions(
+        &self,
+        query: ExecutionQuery,
+    ) -> Result<Listing<Execution>, ApiError> {
+        require_id("jobId", &query.job_id)?;
+        let page = page_of(query.page, query.limit)?;
+        let status = query
+            .status
+            .as_deref()
+            .map(parse_execution_status)
+            .transpose()?;
+
+        self.cluster.read_barrier().await?;
+        self.load_job("jobId", &query.job_id)?;
+        let paged = self.state.list_executions(&query.job_id, status, page)?;
+        Ok(Listing::new(paged, page))
+    }
+
+    /// Reads an execution and checks that it belongs to `job_id`; call after a read barrier.
+    fn load_execution(&self, job_id: &str, execution_id: &str) -> Result<Execution, ApiError> {
+        match self.state.get_execution(execution_id)? {
+            Some(execution) if execution.job_id == job_id => Ok(execution),
+            _ => {
+                // Name the job when it is the job that is missing.
+                self.load_job("jobId", job_id)?;
+                Err(not_found("executionId", execution_id))
+            }
+        }
+    }
+
+    /// A fire intent for a run requested by a client, scheduled at the current instant.
+    fn request_intent(&self, job_id: &str, cause: Cause, retry_of: Option<String>) -> FireIntent {
+        let now = self.now();
+        FireIntent {
+            job_id: job_id.to_string(),
+            scheduled_time: now,
+            cause,
+            decided_at: now,
+            next_execution_time: None,
+            retry_of,
+        }
+    }
+
+    /// Commits one fire intent and returns the execution it started. `job_field` names the job
+    /// in a NOT_FOUND error.
+    async fn fire(&self, intent: FireIntent, job_field: &str) -> Result<Execution, ApiError> {
+        let command = Command::RecordFires {
+            intents: vec![Intent::Fire(intent)],
+        };
+        let response = self.cluster.write(command).await?;
+        let decision = single_decision(response)?;
+        accepted_execution(decision, job_field)
+    }
+}
+
+fn single_decision(response: Response) -> Result<FireDecision, ApiError> {
+    match response {
+        Response::Fires(decisions) if decisions.len() == 1 => {
+            Ok(decisions.into_iter().next().expect("length checked"))
+        }
+        Response::Rejected(rejection) => Err(rejection.into()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn accepted_execution(decision: FireDecision, job_field: &str) -> Result<Execution, ApiError> {
+    match decision {
+        FireDecision::Accepted(execution) => Ok(execution),
+        FireDecision::Duplicate(execution_id) => Err(ApiError::AlreadyExists {
+            field: "executionId".to_string(),
+            value: execution_id,
+        }),
+        FireDecision::Skipped { reason } => Err(skip_error(reason, job_field)),
+    }
+}
+
+fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
+    match reason {
+        SkipReason::JobNotFound(job_id) => not_found(job_field, &job_id),
+        SkipReason::JobNotActive(job_id) => ApiError::FailedPrecondition {
+            field: job_field.to_string(),
+            message: format!("job {job_id:?} is not ACTIVE; resume it first"),
+            value: job_id,
+        },
+        SkipReason::StaleAttempt(execution_id) => ApiError::FailedPrecondition {
+            field: "executionId".to_string(),
+            message: format!(
+                "execution {execution_id:?} moved on to another attempt; read it and try again"
+            ),
+            value: execution_id,
+        },
+        SkipReason::NotRetryable(execution_id) => not_retryable(&execution_id, None),
+    }
+}
+
+/// The error for a retry of an execution that is not FAILED, with its status when known.
+fn not_retryable(execution_id: &str, status: Option<ExecutionStatus>) -> ApiError {
+    let state = status.map_or("not FAILED", ExecutionStatus::as_str);
+    ApiError::FailedPrecondition {
+        field: "executionId".to_string(),
+        value: execution_id.to_string(),
+        message: format!(
+            "execution {execution_id:?} is {state}; only a FAILED execution can be retried"
+        ),
+    }
+}

@@ -1,0 +1,381 @@
+//! Client subcommands: `job`, `execution` and `cluster`, sent to a node over gRPC.
+//!
+//! Job files use the REST JSON body format. They are read and validated locally with the same
+//! reader the REST API uses, then sent as protobuf, so a bad file fails before any connection.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::api::convert::{ClusterJson, ExecutionJson, JobJson, ListJson};
+use crate::api::pb;
+use crate::api::pb::cluster_service_client::ClusterServiceClient;
+use crate::api::pb::job_service_client::JobServiceClient;
+use crate::model::JobInput;
+
+use super::render;
+
+/// Endpoint used when neither `--endpoint` nor `RAFTCRON_ENDPOINT` is set.
+pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7001";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exit code for invalid input: a bad file, argument or request field.
+const EXIT_INVALID_INPUT: u8 = 2;
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned text for people.
+    #[default]
+    Text,
+    /// The REST JSON body, for scripts.
+    Json,
+}
+
+/// Options of every client subcommand; flatten them into the top-level parser.
+#[derive(Args, Clone, Debug)]
+pub struct ClientOptions {
+    /// host:port or http:// URL of any node's client (gRPC and REST) port.
+    #[arg(long, global = true, env = "RAFTCRON_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+
+    /// Output format: text, or json for the REST-shaped JSON body.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// The client subcommands.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ClientCommand {
+    /// Create, read, change, run and delete jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Read and retry the executions of a job.
+    #[command(subcommand)]
+    Execution(ExecutionCommand),
+    /// Show the Raft cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum JobCommand {
+    /// Create a job from a JSON file in the REST body format.
+    Create {
+        /// JSON file to read, or - for standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Show one job.
+    Get { id: String },
+    /// List jobs, optionally filtered.
+    List {
+        /// Only jobs with this status: ACTIVE, PAUSED or DISABLED.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs that carry every one of these comma-separated tags.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Page number, from 1.
+        #[arg(long)]
+        page: Option<u32>,
+        /// Jobs per page, 1 to 500.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Change the fields given in a JSON file; other fields keep their value.
+    Update {
+        id: String,
+        /// JSON file to read, or - for standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Stop firing a job until it is resumed.
+    Pause { id: String },
+    /// Fire a paused or disabled job again, from now on.
+    Resume { id: String },
+    /// Delete a job and its execution history.
+    Delete { id: String },
+    /// Run a job now, outside its schedule.
+    Trigger { id: String },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionCommand {
+    /// List a job's executions, newest first.
+    List {
+        job_id: String,
+        /// Only executions with this status: RUNNING, COMPLETED, FAILED or RETRYING.
+        #[arg(long)]
+        status: Option<String>,
+        /// Page number, from 1.
+        #[arg(long)]
+        page: Option<u32>,
+        /// Executions per page, 1 to 500.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one execution.
+    Get { job_id: String, execution_id: String },
+    /// Start a new execution that retries a FAILED one.
+    Retry { job_id: String, execution_id: String },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ClusterCommand {
+    /// Show the node, the leader, the Raft indexes and the members.
+    Status,
+}
+
+/// A failed client command.
+#[derive(thiserror::Error, Debug)]
+enum ClientError {
+    /// The command line or a file is invalid; nothing was sent.
+    #[error("{0}")]
+    Input(String),
+
+    #[error("failed to connect to {endpoint}: {reason}; check --endpoint or RAFTCRON_ENDPOINT")]
+    Connect { endpoint: String, reason: String },
+
+    /// The server returned an error status.
+    #[error("{}", .0.message())]
+    Status(#[from] tonic::Status),
+}
+
+impl ClientError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            ClientError::Input(_) => ExitCode::from(EXIT_INVALID_INPUT),
+            ClientError::Status(status) if status.code() == Code::InvalidArgument => {
+                ExitCode::from(EXIT_INVALID_INPUT)
+            }
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Runs one client command against `endpoint` and prints its result on standard output.
+///
+/// Errors are printed on standard error. Returns exit code 2 for invalid input (a bad file or
+/// an INVALID_ARGUMENT status) and 1 for any other failure.
+pub async fn run(endpoint: &str, output: Output, command: ClientCommand) -> ExitCode {
+    let result = match command {
+        ClientCommand::Job(command) => run_job(endpoint, output, command).await,
+        ClientCommand::Execution(command) => run_execution(endpoint, output, command).await,
+        ClientCommand::Cluster(ClusterCommand::Status) => run_cluster(endpoint, output).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<(), ClientError> {
+    // Read the file before connecting, so that a bad file fails without a server.
+    let input = match &command {
+        JobCommand::Create { file } | JobCommand::Update { file, .. } => Some(read_job_file(file)?),
+        _ => None,
+    };
+    let mut client = JobServiceClient::new(connect(endpoint).await?);
+
+    match command {
+        JobCommand::Create { .. } => {
+            let request = pb::CreateJobRequest { job: input };
+            print_job(output, client.create_job(request).await?.into_inner());
+        }
+        JobCommand::Get { id } => {
+            let job = client.get_job(pb::GetJobRequest { id }).await?;
+            print_job(output, job.into_inner());
+        }
+        JobCommand::List {
+            status,
+            tags,
+            page,
+            limit,
+        } => {
+            let request = pb::ListJobsRequest {
+                page,
+                limit,
+                status,
+                tags,
+            };
+            let list = client.list_jobs(request).await?.into_inner();
+            let text = render::job_list_text(&list);
+            print(output, ListJson::from(list), text);
+        }
+        JobCommand::Update { id, .. } => {
+            let request = pb::UpdateJobRequest { id, job: input };
+            print_job(output, client.update_job(request).await?.into_inner());
+        }
+        JobCommand::Pause { id } => {
+            let job = client.pause_job(pb::PauseJobRequest { id }).await?;
+            print_job(output, job.into_inner());
+        }
+        JobCommand::Resume { id } => {
+            let job = client.resume_job(pb::ResumeJobRequest { id }).await?;
+            print_job(output, job.into_inner());
+        }
+        JobCommand::Delete { id } => {
+            let deleted = client.delete_job(pb::DeleteJobRequest { id }).await?;
+            let id = deleted.into_inner().id;
+            let text = format!("deleted job {id}\n");
+            print(output, serde_json::json!({ "id": id }), text);
+        }
+        JobCommand::Trigger { id } => {
+            let execution = client.trigger_job(pb::TriggerJobRequest { id }).await?;
+            print_execution(output, execution.into_inner());
+        }
+    }
+    Ok(())
+}
+
+async fn run_execution(
+    endpoint: &str,
+    output: Output,
+    command: ExecutionCommand,
+) -> Result<(), ClientError> {
+    let mut client = JobServiceClient::new(connect(endpoint).await?);
+    match command {
+        ExecutionCommand::List {
+            job_id,
+            status,
+            page,
+            limit,
+        } => {
+            let request = pb::ListExecutionsRequest {
+                job_id,
+                page,
+                limit,
+                status,
+            };
+            let list = client.list_executions(request).await?.into_inner();
+            let text = render::execution_list_text(&list);
+            print(output, ListJson::from(list), text);
+        }
+        ExecutionCommand::Get {
+            job_id,
+            execution_id,
+        } => {
+            let request = pb::GetExecutionRequest {
+                job_id,
+                execution_id,
+            };
+            let execution = client.get_execution(request).await?.into_inner();
+            print_execution(output, execution);
+        }
+        ExecutionCommand::Retry {
+            job_id,
+            execution_id,
+        } => {
+            let request = pb::RetryExecutionRequest {
+                job_id,
+                execution_id,
+            };
+            let execution = client.retry_execution(request).await?.into_inner();
+            print_execution(output, execution);
+        }
+    }
+    Ok(())
+}
+
+async fn run_cluster(endpoint: &str, output: Output) -> Result<(), ClientError> {
+    let mut client = ClusterServiceClient::new(connect(endpoint).await?);
+    let status = client.get_status(pb::GetStatusRequest {}).await?.into_inner();
+    let text = render::cluster_text(&status);
+    print(output, ClusterJson::from(status), text);
+    Ok(())
+}
+
+/// Reads a job file (`-` for standard input) in the REST body format and validates its types.
+fn read_job_file(path: &Path) -> Result<pb::JobInput, ClientError> {
+    let text = read_file(path)?;
+    let name = path.display();
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| ClientError::Input(format!("invalid JSON in {name}: {error}")))?;
+    let input = JobInput::from_json(&value)
+        .map_err(|error| ClientError::Input(format!("{name}: {error}")))?;
+    Ok(pb::JobInput::from(input))
+}
+
+fn read_file(path: &Path) -> Result<String, ClientError> {
+    let mut text = String::new();
+    let result = if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|content| text = content)
+    };
+    result.map_err(|error| {
+        ClientError::Input(format!("failed to read {}: {error}", path.display()))
+    })?;
+    Ok(text)
+}
+
+/// Opens a gRPC channel; `endpoint` is `host:port` or a URL.
+async fn connect(endpoint: &str) -> Result<Channel, ClientError> {
+    let uri = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    };
+    let invalid = |error: tonic::transport::Error| {
+        ClientError::Input(format!("invalid endpoint {endpoint:?}: {error}"))
+    };
+    let channel = Endpoint::from_shared(uri.clone())
+        .map_err(invalid)?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .connect()
+        .await
+        .map_err(|error| ClientError::Connect {
+            endpoint: uri,
+            reason: error_chain(&error),
+        })?;
+    Ok(channel)
+}
+
+/// Joins an error and its sources, because tonic's transport error alone reads only
+/// "transport error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn print_job(output: Output, job: pb::Job) {
+    let text = render::job_text(&job);
+    print(output, JobJson::from(job), text);
+}
+
+fn print_execution(output: Output, execution: pb::Execution) {
+    let text = render::execution_text(&execution);
+    print(output, ExecutionJson::from(execution), text);
+}
+
+fn print(output: Output, json: impl Serialize, text: String) {
+    match output {
+        Output::Text => print!("{text}"),
+        Output::Json => match serde_json::to_string_pretty(&json) {
+            Ok(body) => println!("{body}"),
+            Err(error) => eprintln!("error: failed to encode the result as JSON: {error}"),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "client_test.rs"]
+mod tests;

@@ -1,0 +1,185 @@
+//! Text output of the client subcommands. JSON output is the REST body, built in
+//! `api::convert`.
+
+use std::fmt::Write;
+
+use crate::api::pb;
+
+/// Placeholder for an absent value.
+const NONE: &str = "-";
+
+fn or_none(value: Option<&str>) -> &str {
+    value.unwrap_or(NONE)
+}
+
+/// Renders one job as aligned `label: value` lines.
+pub fn job_text(job: &pb::Job) -> String {
+    let trigger = job.trigger_config.clone().unwrap_or_default();
+    let retry = job.retry_strategy.clone().unwrap_or_default();
+    let tags = if job.tags.is_empty() {
+        NONE.to_string()
+    } else {
+        job.tags.join(", ")
+    };
+    let lines = [
+        ("id", job.id.clone()),
+        ("name", job.name.clone()),
+        ("status", job.status.clone()),
+        ("schedule", format!("{} ({})", job.schedule, job.time_zone)),
+        (
+            "trigger",
+            format!("{} {} (timeout {} ms)", trigger.method, trigger.url, trigger.timeout),
+        ),
+        (
+            "retry",
+            format!(
+                "{} attempts, {} backoff, interval {} ms",
+                retry.attempts, retry.backoff, retry.interval
+            ),
+        ),
+        ("tags", tags),
+        ("next run", or_none(job.next_execution_time.as_deref()).to_string()),
+        ("last run", or_none(job.last_execution_time.as_deref()).to_string()),
+        ("created", job.created_at.clone()),
+        ("updated", job.updated_at.clone()),
+    ];
+    labeled(&lines)
+}
+
+/// Renders a page of jobs as a table with a footer.
+pub fn job_list_text(list: &pb::ListJobsResponse) -> String {
+    let mut text = format!(
+        "{:<36}  {:<8}  {:<24}  {:<20}  {}\n",
+        "ID", "STATUS", "NEXT RUN", "SCHEDULE", "NAME"
+    );
+    for job in &list.items {
+        let next = or_none(job.next_execution_time.as_deref());
+        let _ = writeln!(
+            text,
+            "{:<36}  {:<8}  {:<24}  {:<20}  {}",
+            job.id, job.status, next, job.schedule, job.name
+        );
+    }
+    text.push_str(&footer(list.page, list.limit, list.items.len(), list.total, "jobs"));
+    text
+}
+
+/// Renders one execution as aligned `label: value` lines.
+pub fn execution_text(execution: &pb::Execution) -> String {
+    let result = execution.result.as_ref().map(|result| {
+        let body: String = result.body.chars().take(200).collect();
+        format!("{} {}", result.status_code, body)
+    });
+    let lines = [
+        ("id", execution.id.clone()),
+        ("job", execution.job_id.clone()),
+        ("status", execution.status.clone()),
+        ("cause", execution.cause.clone()),
+        ("scheduled", execution.scheduled_time.clone()),
+        ("started", execution.start_time.clone()),
+        ("ended", or_none(execution.end_time.as_deref()).to_string()),
+        ("attempts", execution.attempt_count.to_string()),
+        ("next retry", or_none(execution.next_retry_time.as_deref()).to_string()),
+        ("result", or_none(result.as_deref()).to_string()),
+        ("error", or_none(execution.error.as_deref()).to_string()),
+        ("retry of", or_none(execution.retry_of.as_deref()).to_string()),
+        ("fencing token", execution.fencing_token.to_string()),
+    ];
+    labeled(&lines)
+}
+
+/// Renders a page of executions as a table with a footer.
+pub fn execution_list_text(list: &pb::ListExecutionsResponse) -> String {
+    let mut text = format!(
+        "{:<36}  {:<9}  {:<8}  {:<24}  {}\n",
+        "ID", "STATUS", "CAUSE", "SCHEDULED", "ATTEMPTS"
+    );
+    for execution in &list.items {
+        let _ = writeln!(
+            text,
+            "{:<36}  {:<9}  {:<8}  {:<24}  {}",
+            execution.id,
+            execution.status,
+            execution.cause,
+            execution.scheduled_time,
+            execution.attempt_count
+        );
+    }
+    let count = list.items.len();
+    text.push_str(&footer(list.page, list.limit, count, list.total, "executions"));
+    text
+}
+
+/// Renders the cluster status and a table of its members.
+pub fn cluster_text(status: &pb::ClusterStatus) -> String {
+    let leader = status
+        .leader_id
+        .map_or_else(|| "unknown".to_string(), |id| id.to_string());
+    let lines = [
+        ("node", status.node_id.to_string()),
+        ("leader", leader),
+        ("term", status.term.to_string()),
+        ("commit index", status.commit_index.to_string()),
+        ("applied index", status.applied_index.to_string()),
+    ];
+    let mut text = labeled(&lines);
+    let _ = writeln!(text, "\n{:<6}  {:<9}  {:<22}  PEER", "ID", "ROLE", "CLIENT");
+    for member in &status.members {
+        let _ = writeln!(
+            text,
+            "{:<6}  {:<9}  {:<22}  {}",
+            member.id, member.role, member.client_addr, member.peer_addr
+        );
+    }
+    text
+}
+
+fn labeled(lines: &[(&str, String)]) -> String {
+    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
+    let mut text = String::new();
+    for (label, value) in lines {
+        let _ = writeln!(text, "{:<width$} {value}", format!("{label}:"));
+    }
+    text
+}
+
+fn footer(page: u32, limit: u32, shown: usize, total: u64, noun: &str) -> String {
+    format!("page {page} (limit {limit}): {shown} shown, {total} {noun} in total\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_text_shows_absent_times_as_dash() {
+        let job = pb::Job {
+            id: "job-1".to_string(),
+            status: "PAUSED".to_string(),
+            ..Default::default()
+        };
+        let text = job_text(&job);
+        assert!(text.contains("id:        job-1\n"), "{text}");
+        assert!(text.contains("status:    PAUSED\n"), "{text}");
+        assert!(text.contains("next run:  -\n"), "{text}");
+    }
+
+    #[test]
+    fn job_list_text_has_footer() {
+        let list = pb::ListJobsResponse {
+            items: vec![pb::Job::default()],
+            page: 2,
+            limit: 1,
+            total: 3,
+        };
+        let text = job_list_text(&list);
+        assert!(text.starts_with("ID "), "{text}");
+        assert!(text.ends_with("page 2 (limit 1): 1 shown, 3 jobs in total\n"), "{text}");
+    }
+
+    #[test]
+    fn cluster_text_without_leader() {
+        let text = cluster_text(&pb::ClusterStatus::default());
+        assert!(text.contains("leader:        unknown\n"), "{text}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Open executions: dispatching attempts of the current term, arming retries, and retrying
+//! attempts left in doubt by an earlier leader.
+
+use tracing::{debug, warn};
+
+use super::{Command, Output, SchedulerCore, TimerKey};
+use crate::model::{Execution, ExecutionStatus, Intent, RetryIntent, Timestamp};
+
+/// An open execution as the core last saw it.
+pub(super) struct OpenExecution {
+    pub execution: Execution,
+    /// Whether the core proposed attempt `attempt_count + 1` and waits for it to start.
+    pub retry_proposed: bool,
+}
+
+/// Orders states of one execution: a later attempt, or the outcome of the same attempt, is
+/// newer.
+fn progress(execution: &Execution) -> (u32, bool) {
+    (execution.attempt_count, execution.status != ExecutionStatus::Running)
+}
+
+/// The instant a RETRYING execution's next attempt is due; one with no recorded instant is due
+/// at once.
+fn retry_deadline(execution: &Execution) -> Timestamp {
+    execution.next_retry_time.unwrap_or(Timestamp(i64::MIN))
+}
+
+impl SchedulerCore {
+    /// Takes in an open execution loaded at leadership gain.
+    pub(super) fn load_execution(&mut self, execution: Execution, now: Timestamp, output: &mut Output) {
+        let term = self.term.unwrap_or_default();
+        match execution.status {
+            ExecutionStatus::Running if execution.attempt_term < term => {
+                // The earlier leader may or may not have sent this attempt, and its outcome is
+                // lost: send another attempt under the same execution id.
+                warn!(
+                    execution.id = %execution.id,
+                    job.id = %execution.job_id,
+                    attempt = execution.attempt_count,
+                    attempt_term = execution.attempt_term,
+                    "attempt of an earlier term in doubt; retrying"
+                );
+                output.intents.push(retry_intent(&execution, now));
+                self.remember(execution, true);
+            }
+            ExecutionStatus::Running => self.dispatch_once(execution, output),
+            ExecutionStatus::Retrying => self.arm_retry(execution),
+            ExecutionStatus::Completed | ExecutionStatus::Failed => {}
+        }
+    }
+
+    pub(super) fn on_execution_changed(&mut self, execution: Execution, output: &mut Output) {
+        if let Some(open) = self.executions.get(&execution.id) {
+            let stale = progress(&open.execution) > progress(&execution);
+            if stale || open.execution == execution {
+                debug!(execution.id = %execution.id, "older or repeated execution state ignored");
+                return;
+            }
+        }
+
+        let term = self.term.unwrap_or_default();
+        match execution.status {
+            ExecutionStatus::Running if execution.attempt_term == term => {
+                self.dispatch_once(execution, output);
+            }
+            ExecutionStatus::Running => {
+                // The state loaded at leadership gain contains every attempt of earlier terms,
+                // so this is an event from before the load; the load handled the attempt.
+                debug!(
+                    execution.id = %execution.id,
+                    attempt_term = execution.attempt_term,
+                    "attempt of an earlier term not dispatched"
+                );
+            }
+            ExecutionStatus::Retrying => self.arm_retry(execution),
+            ExecutionStatus::Completed | ExecutionStatus::Failed => {
+                self.forget_execution(&execution.id);
+            }
+        }
+    }
+
+    /// Dispatches a RUNNING attempt of the current term unless it was dispatched before.
+    fn dispatch_once(&mut self, execution: Execution, output: &mut Output) {
+        self.timers.disarm(&TimerKey::Retry(execution.id.clone()));
+        let attempt = (execution.id.clone(), execution.attempt_count);
+        let Some(job) = self.jobs.get(&execution.job_id).cloned() else {
+            warn!(
+                execution.id = %execution.id,
+                job.id = %execution.job_id,
+                "execution of an unknown job not dispatched"
+            );
+            self.remember(execution, false);
+            return;
+        };
+        if self.dispatched.insert(attempt) {
+            output.dispatches.push(Command::Dispatch {
+                execution: execution.clone(),
+                job,
+            });
+        }
+        self.remember(execution, false);
+    }
+
+    fn arm_retry(&mut self, execution: Execution) {
+        let key = TimerKey::Retry(execution.id.clone());
+        self.timers.arm(key, retry_deadline(&execution));
+        self.remember(execution, false);
+    }
+
+    /// Proposes the next attempt of a RETRYING execution whose retry time came.
+    pub(super) fn start_retry(&mut self, execution_id: &str, now: Timestamp, output: &mut Output) {
+        let Some(open) = self.executions.get_mut(execution_id) else {
+            return;
+        };
+        if open.execution.status != ExecutionStatus::Retrying || open.retry_proposed {
+            return;
+        }
+        open.retry_proposed = true;
+        output.intents.push(retry_intent(&open.execution, now));
+    }
+
+    pub(super) fn forget_execution(&mut self, execution_id: &str) {
+        self.executions.remove(execution_id);
+        self.timers.disarm(&TimerKey::Retry(execution_id.to_string()));
+        self.dispatched.retain(|(id, _)| id != execution_id);
+    }
+
+    fn remember(&mut self, execution: Execution, retry_proposed: bool) {
+        let open = OpenExecution {
+            execution,
+            retry_proposed,
+        };
+        self.executions.insert(open.execution.id.clone(), open);
+    }
+}
+
+fn retry_intent(execution: &Execution, now: Timestamp) -> Intent {
+    Intent::Retry(RetryIntent {
+        execution_id: execution.id.clone(),
+        attempt: execution.attempt_count + 1,
+        decided_at: now,
+    })
+}

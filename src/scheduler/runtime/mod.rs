@@ -1,0 +1,230 @@
+//! The scheduler runtime: runs the core on the Raft leader with a real clock.
+//!
+//! A supervisor task watches this node's Raft metrics. When the node becomes leader of a term
+//! (state `Leader` and `current_leader` is this node), it starts a [`leader::LeaderLoop`] for
+//! that term; when the metrics show anything else, it drops the loop at once, which aborts the
+//! attempts still in flight and drops their outcomes. The next leader retries such attempts
+//! as in doubt, under the same execution id.
+//!
+//! **Invariants**
+//! - No attempt is sent unless the metrics show this node leading the attempt's term right
+//!   before the request starts.
+//! - Only attempts the state machine stored as RUNNING in this term are sent.
+
+mod clock;
+mod consensus;
+mod leader;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, info, info_span, warn};
+
+pub use self::clock::{Clock, SystemClock};
+pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
+
+use self::leader::LeaderLoop;
+use crate::raft_types::NodeId;
+use crate::scheduler::core::{CoreConfig, NextInstant};
+use crate::store::{StateReader, StoreError};
+use crate::trigger::HttpDispatcher;
+
+/// Settings of the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Settings of the core (the catch-up limit).
+    pub core: CoreConfig,
+    /// How long finished attempts are collected before one `RecordOutcomes` is proposed.
+    pub outcome_batch_window: Duration,
+    /// Maximum number of outcomes in one `RecordOutcomes`; a full batch is proposed at once.
+    pub outcome_batch_max: usize,
+    /// How long a proposal may take to commit before it is handed back and retried.
+    pub proposal_timeout: Duration,
+    /// Delay before a timed-out proposal is retried.
+    pub proposal_retry_delay: Duration,
+    /// Delay before the leader loop is restarted after an error while this node still leads.
+    pub restart_delay: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            core: CoreConfig::default(),
+            outcome_batch_window: Duration::from_millis(5),
+            outcome_batch_max: 64,
+            proposal_timeout: Duration::from_secs(10),
+            proposal_retry_delay: Duration::from_secs(1),
+            restart_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a leader loop ended.
+#[derive(thiserror::Error, Debug)]
+pub enum SchedulerError {
+    /// Raft reports that this node no longer leads.
+    #[error("this node is not the leader (current leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    /// Raft stopped on this node.
+    #[error("raft stopped: {0}")]
+    RaftStopped(String),
+    /// A proposal was not applied in time; it may still be applied later.
+    #[error("proposal not applied within {after_ms} ms")]
+    ProposalTimedOut { after_ms: u64 },
+    /// Reading jobs or executions from the state machine failed.
+    #[error("failed to read the scheduler state: {0}")]
+    State(#[from] StoreError),
+    /// The state machine's event channel closed (the store shut down).
+    #[error("the state event channel closed")]
+    EventsClosed,
+}
+
+/// Everything the leader loops of one node share.
+struct Shared<C> {
+    node_id: NodeId,
+    consensus: C,
+    state: StateReader,
+    dispatcher: HttpDispatcher,
+    clock: Arc<dyn Clock>,
+    schedule: Arc<dyn NextInstant>,
+    config: SchedulerConfig,
+}
+
+/// A scheduler runtime, ready to be started with [`SchedulerRuntime::start`].
+pub struct SchedulerRuntime<C> {
+    shared: Shared<C>,
+}
+
+impl<C: Consensus> SchedulerRuntime<C> {
+    /// Builds a runtime for node `node_id` that computes instants with
+    /// [`crate::scheduler::next_instant`].
+    pub fn new(
+        node_id: NodeId,
+        consensus: C,
+        state: StateReader,
+        dispatcher: HttpDispatcher,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> Self {
+        let shared = Shared {
+            node_id,
+            consensus,
+            state,
+            dispatcher,
+            clock,
+            schedule: Arc::new(crate::scheduler::next_instant),
+            config,
+        };
+        SchedulerRuntime { shared }
+    }
+
+    /// Replaces the source of schedule instants.
+    pub fn with_schedule(mut self, schedule: Arc<dyn NextInstant>) -> Self {
+        self.shared.schedule = schedule;
+        self
+    }
+
+    /// Builds and starts a runtime in one step; see [`SchedulerRuntime::new`].
+    pub fn spawn(
+        node_id: NodeId,
+        consensus: C,
+        state: StateReader,
+        dispatcher: HttpDispatcher,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> SchedulerHandle {
+        SchedulerRuntime::new(node_id, consensus, state, dispatcher, clock, config).start()
+    }
+
+    /// Starts the supervisor task on the current tokio runtime.
+    pub fn start(self) -> SchedulerHandle {
+        let (stop, stopped) = watch::channel(());
+        let node_id = self.shared.node_id;
+        let span = info_span!("scheduler", node.id = node_id);
+        let task = tokio::spawn(supervise(Arc::new(self.shared), stopped).instrument(span));
+        SchedulerHandle { stop, task }
+    }
+}
+
+/// A running scheduler runtime. Dropping the handle stops the runtime too, without waiting.
+pub struct SchedulerHandle {
+    stop: watch::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl SchedulerHandle {
+    /// Stops the runtime and waits for it: the leader loop is dropped, attempts in flight are
+    /// aborted and their outcomes are not recorded.
+    pub async fn shutdown(self) {
+        drop(self.stop);
+        if let Err(error) = self.task.await {
+            warn!(%error, "scheduler task failed");
+        }
+    }
+}
+
+/// Starts and stops leader loops as this node's leadership changes, until `stopped` closes
+/// or Raft shuts down.
+async fn supervise<C: Consensus>(shared: Arc<Shared<C>>, mut stopped: watch::Receiver<()>) {
+    let mut metrics = shared.consensus.metrics();
+    loop {
+        let term = leader_term(&metrics.borrow_and_update(), shared.node_id);
+        let keep_running = match term {
+            Some(term) => lead_term(&shared, term, &mut metrics, &mut stopped).await,
+            None => tokio::select! {
+                changed = metrics.changed() => changed.is_ok(),
+                _ = stopped.changed() => false,
+            },
+        };
+        if !keep_running {
+            info!("scheduler stopped");
+            return;
+        }
+    }
+}
+
+/// Runs the leader loop of `term` until the node stops leading it, the loop fails or the
+/// runtime stops. Returns whether the supervisor should go on.
+async fn lead_term<C: Consensus>(
+    shared: &Arc<Shared<C>>,
+    term: u64,
+    metrics: &mut watch::Receiver<Metrics>,
+    stopped: &mut watch::Receiver<()>,
+) -> bool {
+    info!(raft.term = term, "leadership gained; scheduling started");
+    let leader = LeaderLoop::new(shared.clone(), term, metrics.clone());
+    let span = info_span!("leader", raft.term = term);
+    let result = tokio::select! {
+        result = leader.run().instrument(span) => Some(result),
+        () = until_not_leader(metrics, shared.node_id, term) => None,
+        _ = stopped.changed() => return false,
+    };
+    info!(raft.term = term, "scheduling stopped for the term");
+
+    let Some(Err(error)) = result else {
+        return true;
+    };
+    warn!(raft.term = term, %error, "leader loop ended; restarting if still leader");
+    // Wait before a restart, so a persistent error does not spin.
+    tokio::select! {
+        () = tokio::time::sleep(shared.config.restart_delay) => true,
+        _ = stopped.changed() => false,
+    }
+}
+
+/// Returns when the metrics no longer show `node_id` leading `term`, or when Raft shut down.
+async fn until_not_leader(metrics: &mut watch::Receiver<Metrics>, node_id: NodeId, term: u64) {
+    loop {
+        if metrics.changed().await.is_err() {
+            return;
+        }
+        if leader_term(&metrics.borrow_and_update(), node_id) != Some(term) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod runtime_test;

@@ -1,0 +1,107 @@
+//! Errors of the storage layer and their conversion to openraft's `StorageError`.
+//!
+//! Every variant means the node can no longer trust its disk state: openraft shuts the Raft node
+//! down when a storage call returns an error, and the node must not keep leadership.
+
+use std::path::PathBuf;
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use crate::raft_types::{NodeId, StorageError};
+
+/// A failure to read, write or sync the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled could not open the database directory.
+    #[error("failed to open the sled database in {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+
+    /// The directory was written with a key layout this build does not read.
+    #[error(
+        "store in {path} has key layout version {found}, but this build reads only version \
+         {supported}; run the raftcron version that wrote it"
+    )]
+    UnsupportedLayout {
+        path: PathBuf,
+        found: u8,
+        supported: u8,
+    },
+
+    /// A sled read, write or flush failed.
+    #[error("sled operation failed: {0}")]
+    Sled(#[from] sled::Error),
+
+    /// Opening or syncing one of sled's files failed.
+    #[error("failed to sync {path} to disk: {source}")]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A task that ran blocking storage work panicked or was cancelled.
+    #[error("blocking storage task failed: {0}")]
+    BlockingTask(#[from] tokio::task::JoinError),
+
+    /// A value could not be encoded with bincode.
+    #[error("failed to encode {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: bincode::error::EncodeError,
+    },
+
+    /// A stored value could not be decoded with bincode.
+    #[error("failed to decode stored {what}: {source}")]
+    Decode {
+        what: &'static str,
+        source: bincode::error::DecodeError,
+    },
+
+    /// A stored value has no format version byte.
+    #[error("stored {what} is empty, expected at least a format version byte")]
+    EmptyValue { what: &'static str },
+
+    /// A stored value was written in a format version this build does not read.
+    #[error(
+        "stored {what} has format version {found}, but this build reads only version \
+         {supported}; run the raftcron version that wrote it"
+    )]
+    UnsupportedFormatVersion {
+        what: &'static str,
+        found: u8,
+        supported: u8,
+    },
+
+    /// A stored value has bytes left over after decoding.
+    #[error("stored {what} has {extra} unexpected bytes after its value")]
+    TrailingBytes { what: &'static str, extra: usize },
+
+    /// A key does not follow the layout in `store::keys`.
+    #[error("invalid key {key} (hex) in tree {tree}: {reason}")]
+    InvalidKey {
+        tree: &'static str,
+        key: String,
+        reason: &'static str,
+    },
+
+    /// The history index names an execution that has no record.
+    #[error("index row of job {job_id} names execution {execution_id}, which has no record")]
+    DanglingIndexRow {
+        job_id: String,
+        execution_id: String,
+    },
+
+    /// `build_snapshot` was called a second time on the same builder.
+    #[error("snapshot builder was already used; request a new one from the state machine")]
+    SnapshotBuilderReused,
+
+    /// Snapshot data and the snapshot metadata it arrived with disagree.
+    #[error("snapshot data covers {data}, but its metadata names {meta}")]
+    SnapshotMismatch { meta: String, data: String },
+}
+
+impl StoreError {
+    /// Wraps this error for openraft, naming what was being read or written.
+    pub fn into_storage_error(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> StorageError {
+        StorageIOError::new(subject, verb, AnyError::new(&self)).into()
+    }
+}

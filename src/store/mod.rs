@@ -1,0 +1,122 @@
+//! Storage of the Raft log, the vote and the replicated state in one sled database.
+//!
+//! [`open`] returns the three handles the rest of the node uses:
+//! - [`LogStore`]: openraft's `RaftLogStorage` (log entries, vote, committed log id).
+//! - [`StateMachineStore`]: openraft's `RaftStateMachine` (jobs, executions, snapshots). The
+//!   rules that apply each command are documented in `apply.rs`.
+//! - [`StateReader`]: reads and change events for the API and the scheduler.
+//!
+//! Invariants:
+//! - Only this module opens sled; the key layout is documented in `keys.rs` and every value is
+//!   versioned by `envelope.rs`.
+//! - Applying an entry is deterministic and writes its changes and the last applied log id in
+//!   one sled transaction.
+//! - Any error returned to openraft shuts the Raft node down: the node must then give up
+//!   leadership rather than guess its state.
+
+mod apply;
+mod durability;
+mod envelope;
+mod error;
+mod events;
+mod keys;
+mod log_store;
+mod reader;
+mod snapshot;
+mod state_machine;
+mod trees;
+
+#[cfg(test)]
+mod apply_tests;
+#[cfg(test)]
+mod reader_tests;
+#[cfg(test)]
+mod store_tests;
+#[cfg(test)]
+mod test_support;
+
+use std::path::Path;
+
+use tokio::sync::broadcast;
+
+pub use error::StoreError;
+pub use events::StateEvent;
+pub use log_store::LogStore;
+pub use reader::{JobFilter, Page, Paged, StateReader};
+pub use snapshot::SnapshotBuilder;
+pub use state_machine::StateMachineStore;
+
+use durability::Durability;
+use trees::StateTrees;
+
+/// Settings of the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Size of sled's page cache, in bytes. sled's own default is 1 GiB.
+    pub cache_capacity_bytes: u64,
+    /// Whether to `fdatasync` sled's files after each flush. Without it, a power loss can drop
+    /// acknowledged writes still held in a drive's write cache. Turn it off only for benchmarks
+    /// and tests.
+    pub fsync: bool,
+}
+
+impl Default for StoreConfig {
+    /// 64 MiB of cache, with `fsync` on.
+    fn default() -> Self {
+        StoreConfig {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            fsync: true,
+        }
+    }
+}
+
+/// Opens (or creates) the store in `dir`.
+///
+/// Errors when sled cannot open the directory (for example while another process has it open)
+/// or when the directory was written with a key layout this build does not read.
+pub fn open(
+    dir: &Path,
+    config: &StoreConfig,
+) -> Result<(LogStore, StateMachineStore, StateReader), StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(config.cache_capacity_bytes)
+        .open()
+        .map_err(|source| StoreError::Open {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    check_layout(&db, dir)?;
+
+    let durability = Durability::open(db.clone(), dir, config.fsync)?;
+    let trees = StateTrees::open(&db)?;
+    let (events, _) = broadcast::channel(events::EVENT_CHANNEL_CAPACITY);
+
+    let log_store = LogStore::new(&db, durability.clone())?;
+    let state_machine = StateMachineStore::new(trees.clone(), durability, events.clone());
+    let reader = StateReader::new(trees, events);
+    Ok((log_store, state_machine, reader))
+}
+
+/// Checks the layout version of an existing store, or records it in a new one.
+fn check_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let meta = db.open_tree(keys::RAFT_META_TREE)?;
+    let stored = meta.compare_and_swap(
+        keys::LAYOUT_VERSION_KEY,
+        None as Option<&[u8]>,
+        Some(&[keys::LAYOUT_VERSION][..]),
+    )?;
+    match stored {
+        Ok(()) => Ok(()),
+        Err(existing) if existing.current.as_deref() == Some(&[keys::LAYOUT_VERSION][..]) => Ok(()),
+        Err(existing) => Err(StoreError::UnsupportedLayout {
+            path: dir.to_path_buf(),
+            found: existing
+                .current
+                .as_deref()
+                .and_then(|bytes| bytes.first().copied())
+                .unwrap_or(0),
+            supported: keys::LAYOUT_VERSION,
+        }),
+    }
+}

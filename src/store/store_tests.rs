@@ -1,0 +1,314 @@
+//! Tests of the store as openraft uses it: openraft's storage suite, recovery after reopening
+//! the directory, snapshots, and a benchmark of `fsync` on and off.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{
+    EntryPayload, ErrorSubject, ErrorVerb, Membership, RaftLogReader, RaftSnapshotBuilder, Vote,
+};
+use tempfile::TempDir;
+
+use super::test_support::{TestStore, command_entry, job, log_id, open_temp_store, test_config};
+use super::{LogStore, StateEvent, StateMachineStore, StateReader, StoreConfig, StoreError};
+use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
+use crate::raft_types::{StorageError, TypeConfig};
+
+type Entry = openraft::Entry<TypeConfig>;
+
+/// Opens a fresh store in a temporary directory for each of openraft's suite tests.
+struct TempDirStoreBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for TempDirStoreBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError> {
+        let dir = tempfile::tempdir().expect("create temporary directory");
+        let (log, state_machine, _reader) = super::open(dir.path(), &test_config())
+            .map_err(|error| error.into_storage_error(ErrorSubject::Store, ErrorVerb::Read))?;
+        Ok((dir, log, state_machine))
+    }
+}
+
+/// openraft's own checks of a `RaftLogStorage` and `RaftStateMachine` pair. The suite starts
+/// its own tokio runtime for each case, so this is a plain test.
+#[test]
+fn openraft_storage_suite() {
+    Suite::test_all(TempDirStoreBuilder).unwrap();
+}
+
+fn open_in(dir: &Path) -> (LogStore, StateMachineStore, StateReader) {
+    super::open(dir, &test_config()).expect("open store")
+}
+
+fn membership_entry(index: u64) -> Entry {
+    let voters: BTreeSet<u64> = [1, 2, 3].into();
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Membership(Membership::new(vec![voters], ())),
+    }
+}
+
+fn fire_entry(index: u64, job_id: &str, scheduled_ms: i64) -> Entry {
+    let intent = Intent::Fire(FireIntent {
+        job_id: job_id.to_string(),
+        scheduled_time: Timestamp(scheduled_ms),
+        cause: Cause::Schedule,
+        decided_at: Timestamp(scheduled_ms),
+        next_execution_time: Some(Timestamp(scheduled_ms + 60_000)),
+        retry_of: None,
+    });
+    command_entry(1, index, Command::RecordFires {
+        intents: vec![intent],
+    })
+}
+
+/// Entries 1..=4: membership, two jobs, one fire of `job-a`.
+fn first_entries() -> Vec<Entry> {
+    vec![
+        membership_entry(1),
+        command_entry(1, 2, Command::CreateJob { job: job("job-a") }),
+        command_entry(1, 3, Command::CreateJob { job: job("job-b") }),
+        fire_entry(4, "job-a", 60_000),
+    ]
+}
+
+/// Appends and applies `entries`, as a node that commits them would.
+async fn append_and_apply(log: &mut LogStore, state_machine: &mut StateMachineStore, entries: Vec<Entry>) {
+    log.blocking_append(entries.clone()).await.unwrap();
+    state_machine.apply(entries).await.unwrap();
+}
+
+#[tokio::test]
+async fn reopen_recovers_vote_log_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let vote = Vote::new_committed(4, 2);
+    let digest;
+    {
+        let (mut log, mut state_machine, reader) = open_in(dir.path());
+        log.save_vote(&vote).await.unwrap();
+        append_and_apply(&mut log, &mut state_machine, first_entries()).await;
+        log.save_committed(Some(log_id(1, 4))).await.unwrap();
+        digest = reader.state_digest().unwrap();
+    }
+
+    let (mut log, mut state_machine, reader) = open_in(dir.path());
+
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 4)));
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id(1, 4)));
+    assert_eq!(state.last_purged_log_id, None);
+    let entries = log.try_get_log_entries(1..5).await.unwrap();
+    let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, vec![1, 2, 3, 4]);
+
+    let (last_applied, membership) = state_machine.applied_state().await.unwrap();
+    assert_eq!(last_applied, Some(log_id(1, 4)));
+    assert_eq!(membership.log_id(), &Some(log_id(1, 1)));
+    assert_eq!(reader.last_applied().unwrap(), Some(log_id(1, 4)));
+    assert!(reader.get_job("job-b").unwrap().is_some());
+    assert_eq!(reader.open_executions().unwrap().len(), 1);
+    assert_eq!(reader.state_digest().unwrap(), digest);
+}
+
+#[tokio::test]
+async fn reopen_recovers_purge_and_truncate() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, mut state_machine, _reader) = open_in(dir.path());
+        append_and_apply(&mut log, &mut state_machine, first_entries()).await;
+        log.purge(log_id(1, 2)).await.unwrap();
+        log.truncate(log_id(1, 4)).await.unwrap();
+    }
+
+    let (mut log, _state_machine, _reader) = open_in(dir.path());
+
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 3)));
+    let entries = log.try_get_log_entries(..).await.unwrap();
+    let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, vec![3]);
+}
+
+#[tokio::test]
+async fn reopen_serves_stored_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let built;
+    {
+        let (mut log, mut state_machine, _reader) = open_in(dir.path());
+        append_and_apply(&mut log, &mut state_machine, first_entries()).await;
+        let mut builder = state_machine.get_snapshot_builder().await;
+        built = builder.build_snapshot().await.unwrap();
+    }
+
+    let (_log, mut state_machine, _reader) = open_in(dir.path());
+
+    let current = state_machine.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, built.meta);
+    assert_eq!(current.snapshot.into_inner(), built.snapshot.into_inner());
+}
+
+#[tokio::test]
+async fn second_open_of_directory_fails() {
+    let store = open_temp_store();
+    let error = super::open(store.dir.path(), &test_config()).err().expect("open fails");
+    assert!(matches!(error, StoreError::Open { .. }), "got {error}");
+}
+
+#[tokio::test]
+async fn unknown_layout_version_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
+        meta.insert(super::keys::LAYOUT_VERSION_KEY, &[9u8]).unwrap();
+        db.flush().unwrap();
+    }
+
+    let error = super::open(dir.path(), &test_config()).err().expect("open fails");
+
+    assert!(
+        matches!(error, StoreError::UnsupportedLayout { found: 9, supported: 1, .. }),
+        "got {error}"
+    );
+}
+
+// --- Snapshots
+
+/// A store with the state of `first_entries` plus one more fire of `job-b`.
+async fn leader_store() -> TestStore {
+    let mut store = open_temp_store();
+    let mut entries = first_entries();
+    entries.push(fire_entry(5, "job-b", 120_000));
+    append_and_apply(&mut store.log, &mut store.state_machine, entries).await;
+    store
+}
+
+#[tokio::test]
+async fn snapshot_install_replaces_state() {
+    let mut leader = leader_store().await;
+    let snapshot = leader.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+
+    let mut follower = open_temp_store();
+    let follower_entries = vec![
+        command_entry(1, 1, Command::CreateJob { job: job("stale") }),
+        fire_entry(2, "stale", 1_000),
+    ];
+    append_and_apply(&mut follower.log, &mut follower.state_machine, follower_entries).await;
+    let mut events = follower.reader.subscribe();
+
+    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    *received = *snapshot.snapshot.clone();
+    follower.state_machine.install_snapshot(&snapshot.meta, received).await.unwrap();
+
+    let reader = &follower.reader;
+    assert_eq!(reader.get_job("stale").unwrap(), None);
+    assert!(reader.get_job("job-a").unwrap().is_some());
+    assert_eq!(reader.state_digest().unwrap(), leader.reader.state_digest().unwrap());
+    assert_eq!(reader.last_applied().unwrap(), Some(log_id(1, 5)));
+    let history = reader
+        .list_executions("job-b", None, super::Page { page: 1, limit: 10 })
+        .unwrap();
+    assert_eq!(history.total, 1, "index rows are rebuilt");
+    assert_eq!(reader.list_executions("stale", None, super::Page { page: 1, limit: 10 }).unwrap().total, 0);
+    assert_eq!(reader.open_executions().unwrap().len(), 2);
+    let (_, membership) = follower.state_machine.applied_state().await.unwrap();
+    assert_eq!(membership, snapshot.meta.last_membership);
+    let current = follower.state_machine.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, snapshot.meta);
+    assert_eq!(events.try_recv().unwrap(), StateEvent::Reset);
+}
+
+#[tokio::test]
+async fn snapshot_with_wrong_meta_is_rejected() {
+    let mut leader = leader_store().await;
+    let snapshot = leader.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let mut follower = open_temp_store();
+    let mut meta = snapshot.meta.clone();
+    meta.last_log_id = Some(log_id(1, 99));
+
+    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    *received = *snapshot.snapshot.clone();
+    let result = follower.state_machine.install_snapshot(&meta, received).await;
+
+    assert!(result.is_err());
+    assert_eq!(follower.reader.last_applied().unwrap(), None);
+    assert!(follower.state_machine.get_current_snapshot().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn snapshot_reflects_state_when_builder_created() {
+    let mut store = open_temp_store();
+    append_and_apply(&mut store.log, &mut store.state_machine, first_entries()).await;
+    let mut builder = store.state_machine.get_snapshot_builder().await;
+
+    let later = vec![fire_entry(5, "job-b", 120_000)];
+    append_and_apply(&mut store.log, &mut store.state_machine, later).await;
+    let snapshot = builder.build_snapshot().await.unwrap();
+
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 4)));
+    let mut follower = open_temp_store();
+    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    *received = *snapshot.snapshot;
+    follower.state_machine.install_snapshot(&snapshot.meta, received).await.unwrap();
+    assert_eq!(follower.reader.open_executions().unwrap().len(), 1, "only job-a had fired");
+}
+
+#[tokio::test]
+async fn late_builder_keeps_newer_snapshot() {
+    let mut store = open_temp_store();
+    append_and_apply(&mut store.log, &mut store.state_machine, first_entries()).await;
+    let mut early = store.state_machine.get_snapshot_builder().await;
+    append_and_apply(&mut store.log, &mut store.state_machine, vec![fire_entry(5, "job-b", 1)]).await;
+
+    let newer = store.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let older = early.build_snapshot().await.unwrap();
+
+    assert_eq!(older.meta.last_log_id, Some(log_id(1, 4)));
+    let current = store.state_machine.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, newer.meta);
+}
+
+#[tokio::test]
+async fn builder_used_twice_fails() {
+    let mut store = open_temp_store();
+    let mut builder = store.state_machine.get_snapshot_builder().await;
+    builder.build_snapshot().await.unwrap();
+    assert!(builder.build_snapshot().await.is_err());
+}
+
+// --- Benchmark
+
+/// Appends `count` single-entry batches and returns appends per second.
+async fn appends_per_second(config: &StoreConfig, count: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _state_machine, _reader) = super::open(dir.path(), config).unwrap();
+    let entries: Vec<Entry> = (1..=count)
+        .map(|index| fire_entry(index, "0f6f4f5e-8c4e-4d55-9a61-4c0c2a7bb3a1", index as i64))
+        .collect();
+
+    let started = Instant::now();
+    for entry in entries {
+        log.blocking_append([entry]).await.unwrap();
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Measures single-entry appends per second with `fsync` on and off.
+/// Run with `cargo test --lib store::store_tests::append_rate -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; prints numbers instead of checking them"]
+async fn append_rate_fsync_on_and_off() {
+    let count = 2_000;
+    for fsync in [true, false, true, false] {
+        let config = StoreConfig {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            fsync,
+        };
+        let rate = appends_per_second(&config, count).await;
+        println!("fsync={fsync}: {rate:.0} appends/s over {count} single-entry appends");
+    }
+}
