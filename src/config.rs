@@ -221,14 +221,26 @@ fn check_raft(raft: &RaftSettings) -> Result<(), ConfigError> {
     }
     if raft.election_timeout_min_ms <= raft.heartbeat_ms {
         let reason = "must be greater than raft.heartbeat_ms";
-        return Err(invalid("raft.election_timeout_min_ms", raft.election_timeout_min_ms, reason));
+        return Err(invalid(
+            "raft.election_timeout_min_ms",
+            raft.election_timeout_min_ms,
+            reason,
+        ));
     }
     if raft.election_timeout_max_ms <= raft.election_timeout_min_ms {
         let reason = "must be greater than raft.election_timeout_min_ms";
-        return Err(invalid("raft.election_timeout_max_ms", raft.election_timeout_max_ms, reason));
+        return Err(invalid(
+            "raft.election_timeout_max_ms",
+            raft.election_timeout_max_ms,
+            reason,
+        ));
     }
     if raft.snapshot_every_entries == 0 {
-        return Err(invalid("raft.snapshot_every_entries", 0, "must be positive"));
+        return Err(invalid(
+            "raft.snapshot_every_entries",
+            0,
+            "must be positive",
+        ));
     }
     Ok(())
 }
@@ -287,7 +299,10 @@ heartbeat_ms = 100
         let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
         config.raft.election_timeout_min_ms = 50;
         let message = config.validate().unwrap_err().to_string();
-        assert!(message.contains("raft.election_timeout_min_ms"), "{message}");
+        assert!(
+            message.contains("raft.election_timeout_min_ms"),
+            "{message}"
+        );
     }
 
     #[test]

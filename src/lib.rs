@@ -2,8 +2,11 @@
 //!
 //! See docs/ARCHITECTURE.md for the layout and the invariants.
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod model;
+pub mod node;
 pub mod raft;
 pub mod raft_types;
 pub mod receiver;

@@ -15,7 +15,7 @@ use crate::raft::{
     peer_server,
 };
 use crate::raft_types::Raft;
-use crate::scheduler::{SchedulerConfig, SchedulerRuntime, SystemClock};
+use crate::scheduler::{Clock, SchedulerConfig, SchedulerRuntime, SystemClock};
 use crate::store::{self, StoreConfig};
 use crate::trigger::HttpDispatcher;
 
@@ -41,8 +41,14 @@ pub fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     config.validate()?;
     let member = config.this_member()?.clone();
-    let client_bind = config.listen_client_addr.clone().unwrap_or(member.client_addr.clone());
-    let peer_bind = config.listen_peer_addr.clone().unwrap_or(member.peer_addr.clone());
+    let client_bind = config
+        .listen_client_addr
+        .clone()
+        .unwrap_or(member.client_addr.clone());
+    let peer_bind = config
+        .listen_peer_addr
+        .clone()
+        .unwrap_or(member.peer_addr.clone());
 
     // Bind both ports first, so a port in use fails the start before any state is touched.
     let peer_listener = TcpListener::bind(&peer_bind)
@@ -63,9 +69,15 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         connect_timeout: CONNECT_TIMEOUT,
     };
     let raft_config = Arc::new(raft_config(&config)?);
-    let raft = Raft::new(config.node_id, raft_config, network, log_store, state_machine)
-        .await
-        .context("failed to start raft")?;
+    let raft = Raft::new(
+        config.node_id,
+        raft_config,
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .context("failed to start raft")?;
 
     let peer_task = spawn_peer_server(raft.clone(), config.node_id, peer_listener);
     let settings = ClientSettings {
@@ -74,8 +86,9 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         quorum_ack_timeout: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
     };
     let cluster = ClusterClient::new(raft.clone(), config.node_id, settings);
-    let clock = Arc::new(SystemClock);
-    let api = ApiService::new(cluster, reader.clone(), clock.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let api_clock = clock.clone();
+    let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()));
     let (stop_client, client_stopped) = tokio::sync::oneshot::channel::<()>();
     let client_task = tokio::spawn(async move {
         let router = api::router(api);
@@ -91,7 +104,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         config.node_id,
         raft.clone(),
         reader,
-        Arc::new(dispatcher),
+        dispatcher,
         clock,
         SchedulerConfig::default(),
     );

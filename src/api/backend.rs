@@ -19,7 +19,7 @@ pub trait Cluster: Send + Sync + 'static {
     /// Waits until the local state reflects every write acknowledged before the call.
     async fn read_barrier(&self) -> Result<(), ClusterError>;
 
-    /// The cluster as this node sees it.
+    /// Returns this node's view of the cluster: leader, term, Raft indexes and members.
     fn status(&self) -> ClusterStatus;
 }
 

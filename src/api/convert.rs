@@ -326,7 +326,7 @@ pub struct ExecutionJson {
     pub fencing_token: u64,
 }
 
-/// What the target returned, as a REST body.
+/// The target's response to the latest attempt, as a REST body.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionResultJson {

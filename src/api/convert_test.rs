@@ -1,0 +1,238 @@
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::*;
+use crate::model::{
+    Backoff, Cause, ExecutionStatus, HttpTrigger, JobSpec, JobStatus, RetryStrategy,
+};
+
+fn sample_job() -> Job {
+    Job {
+        id: "6f0c1f2e-0000-4000-8000-000000000001".to_string(),
+        spec: JobSpec {
+            name: "nightly-report".to_string(),
+            description: "Sends the nightly report".to_string(),
+            schedule: "0 2 * * *".to_string(),
+            time_zone: "Europe/Berlin".to_string(),
+            trigger: Trigger::Http(HttpTrigger {
+                url: "http://127.0.0.1:9/run".to_string(),
+                method: "POST".to_string(),
+                headers: BTreeMap::from([("X-Team".to_string(), "reports".to_string())]),
+                body: Some("{\"report\":\"daily\"}".to_string()),
+                timeout_ms: 5000,
+            }),
+            retry: RetryStrategy {
+                attempts: 3,
+                backoff: Backoff::Exponential,
+                interval_ms: 1000,
+            },
+            tags: vec!["reports".to_string()],
+        },
+        status: JobStatus::Active,
+        anchor: Timestamp(1_767_225_600_000),
+        last_execution_time: None,
+        next_execution_time: Some(Timestamp(1_767_229_200_000)),
+        created_at: Timestamp(1_767_225_600_000),
+        updated_at: Timestamp(1_767_225_600_123),
+    }
+}
+
+fn sample_execution() -> Execution {
+    Execution {
+        id: "e-1".to_string(),
+        job_id: "j-1".to_string(),
+        scheduled_time: Timestamp(1_767_229_200_000),
+        start_time: Timestamp(1_767_229_200_010),
+        end_time: Some(Timestamp(1_767_229_201_000)),
+        status: ExecutionStatus::Failed,
+        attempt_count: 3,
+        next_retry_time: None,
+        result: Some(ExecutionResult {
+            status_code: 503,
+            body: "busy".to_string(),
+        }),
+        error: Some("target returned 503".to_string()),
+        cause: Cause::Retry,
+        retry_of: Some("e-0".to_string()),
+        attempt_term: 4,
+        attempt_index: 812,
+    }
+}
+
+#[test]
+fn job_json_has_rest_shape() {
+    let body = serde_json::to_value(JobJson::from(pb::Job::from(&sample_job()))).unwrap();
+    let expected = json!({
+        "id": "6f0c1f2e-0000-4000-8000-000000000001",
+        "name": "nightly-report",
+        "description": "Sends the nightly report",
+        "schedule": "0 2 * * *",
+        "timeZone": "Europe/Berlin",
+        "triggerType": "REST",
+        "triggerConfig": {
+            "url": "http://127.0.0.1:9/run",
+            "method": "POST",
+            "headers": {"X-Team": "reports"},
+            "body": "{\"report\":\"daily\"}",
+            "timeout": 5000,
+        },
+        "retryStrategy": {"attempts": 3, "backoff": "exponential", "interval": 1000},
+        "status": "ACTIVE",
+        "lastExecutionTime": null,
+        "nextExecutionTime": "2026-01-01T01:00:00.000Z",
+        "tags": ["reports"],
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.123Z",
+    });
+    assert_eq!(body, expected);
+}
+
+#[test]
+fn execution_json_has_rest_shape() {
+    let execution = pb::Execution::from(&sample_execution());
+    let body = serde_json::to_value(ExecutionJson::from(execution)).unwrap();
+    let expected = json!({
+        "id": "e-1",
+        "jobId": "j-1",
+        "scheduledTime": "2026-01-01T01:00:00.000Z",
+        "startTime": "2026-01-01T01:00:00.010Z",
+        "endTime": "2026-01-01T01:00:01.000Z",
+        "status": "FAILED",
+        "attemptCount": 3,
+        "nextRetryTime": null,
+        "result": {"statusCode": 503, "body": "busy"},
+        "error": "target returned 503",
+        "cause": "RETRY",
+        "retryOf": "e-0",
+        "fencingToken": 812,
+    });
+    assert_eq!(body, expected);
+}
+
+#[test]
+fn running_execution_has_null_outcome() {
+    let mut execution = sample_execution();
+    execution.status = ExecutionStatus::Running;
+    execution.end_time = None;
+    execution.result = None;
+    execution.error = None;
+    execution.retry_of = None;
+    let body = serde_json::to_value(ExecutionJson::from(pb::Execution::from(&execution)));
+    let body = body.unwrap();
+    assert_eq!(body["endTime"], serde_json::Value::Null);
+    assert_eq!(body["result"], serde_json::Value::Null);
+    assert_eq!(body["retryOf"], serde_json::Value::Null);
+}
+
+#[test]
+fn cluster_json_has_rest_shape() {
+    let status = ClusterStatus {
+        node_id: 2,
+        leader_id: None,
+        term: 7,
+        commit_index: 40,
+        applied_index: 39,
+        last_log_index: 41,
+        members: vec![MemberStatus {
+            id: 1,
+            role: "LEADER".to_string(),
+            client_addr: "127.0.0.1:7001".to_string(),
+            peer_addr: "127.0.0.1:7101".to_string(),
+        }],
+    };
+    let body = serde_json::to_value(ClusterJson::from(pb::ClusterStatus::from(&status)));
+    let expected = json!({
+        "nodeId": 2,
+        "leaderId": null,
+        "term": 7,
+        "commitIndex": 40,
+        "appliedIndex": 39,
+        "members": [{
+            "id": 1,
+            "role": "LEADER",
+            "clientAddr": "127.0.0.1:7001",
+            "peerAddr": "127.0.0.1:7101",
+        }],
+    });
+    assert_eq!(body.unwrap(), expected);
+}
+
+#[test]
+fn list_json_keeps_paging() {
+    let listing = Listing {
+        items: vec![sample_job()],
+        page: 2,
+        limit: 1,
+        total: 5,
+    };
+    let body = ListJson::from(pb::ListJobsResponse::from(&listing));
+    assert_eq!(body.page, 2);
+    assert_eq!(body.limit, 1);
+    assert_eq!(body.total, 5);
+    assert_eq!(body.items[0].name, "nightly-report");
+}
+
+#[test]
+fn preview_times_are_rfc3339() {
+    let preview = Preview {
+        schedule: "@hourly".to_string(),
+        time_zone: "UTC".to_string(),
+        times: vec![Timestamp(1_767_225_600_000)],
+    };
+    let body = PreviewJson::from(pb::PreviewScheduleResponse::from(&preview));
+    assert_eq!(body.times, vec!["2026-01-01T00:00:00.000Z"]);
+}
+
+fn full_input() -> JobInput {
+    JobInput {
+        name: Some("n".to_string()),
+        description: Some("d".to_string()),
+        schedule: Some("@daily".to_string()),
+        time_zone: Some("UTC".to_string()),
+        trigger_type: Some("REST".to_string()),
+        trigger: Some(TriggerInput {
+            url: Some("http://127.0.0.1:9/".to_string()),
+            method: Some("PUT".to_string()),
+            headers: Some(BTreeMap::from([("A".to_string(), "1".to_string())])),
+            body: Some("x".to_string()),
+            timeout_ms: Some(-1),
+        }),
+        retry: Some(RetryInput {
+            attempts: Some(2),
+            backoff: Some("fixed".to_string()),
+            interval_ms: Some(10),
+        }),
+        status: Some("PAUSED".to_string()),
+        tags: Some(vec!["a".to_string()]),
+    }
+}
+
+#[test]
+fn job_input_round_trips_through_protobuf() {
+    let input = full_input();
+    assert_eq!(JobInput::from(pb::JobInput::from(input.clone())), input);
+}
+
+#[test]
+fn empty_job_input_round_trips_as_absent() {
+    let input = JobInput::default();
+    let message = pb::JobInput::from(input.clone());
+    assert_eq!(message, pb::JobInput::default());
+    assert_eq!(JobInput::from(message), input);
+}
+
+#[test]
+fn empty_tags_and_headers_stay_present() {
+    let input = JobInput {
+        trigger: Some(TriggerInput {
+            headers: Some(BTreeMap::new()),
+            ..Default::default()
+        }),
+        tags: Some(Vec::new()),
+        ..Default::default()
+    };
+    let back = JobInput::from(pb::JobInput::from(input));
+    assert_eq!(back.tags, Some(Vec::new()));
+    assert_eq!(back.trigger.unwrap().headers, Some(BTreeMap::new()));
+}

@@ -1,9 +1,8 @@
 //! Errors of the public API and their one mapping to gRPC statuses and REST responses.
 //!
-//! Every error the API returns goes through [`ApiError`]: lower-layer errors (validation,
-//! state machine rejections, cluster and store failures) convert into it here, and
-//! [`ApiError::to_status`] and the [`IntoResponse`] impl are the only places that choose a gRPC
-//! code or an HTTP status.
+//! Every error the API returns is an [`ApiError`]. Lower-layer errors (validation, state machine
+//! rejections, cluster and store failures) convert into it here. [`ApiError::to_status`] and the
+//! [`IntoResponse`] impl are the only places that choose a gRPC code or an HTTP status.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,7 +18,7 @@ use crate::store::StoreError;
 /// gRPC response metadata key naming the request field an error is about.
 pub const FIELD_METADATA_KEY: &str = "raftcron-field";
 
-/// Seconds a REST client is told to wait before retrying an UNAVAILABLE error.
+/// Value of the `Retry-After` header of UNAVAILABLE responses, in seconds.
 const RETRY_AFTER_SECONDS: &str = "1";
 
 /// An error returned by an API call.
@@ -57,8 +56,8 @@ pub enum ApiError {
     #[error("request body too large: at most {limit_bytes} bytes are accepted")]
     PayloadTooLarge { limit_bytes: usize },
 
-    /// The cluster cannot serve the call now (no quorum, no leader, timeout); the client should
-    /// retry later. The message says so.
+    /// The cluster cannot serve the call now (no quorum, no leader, a timeout, or this node is
+    /// not ready). The client should retry later.
     #[error("{0}")]
     Unavailable(String),
 
@@ -67,7 +66,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The noun used in messages for the object a field names.
+/// Returns the noun that messages use for the object a field names.
 fn describe_field(field: &str) -> &str {
     match field {
         "id" | "jobId" => "job",
@@ -82,7 +81,7 @@ impl ApiError {
         ValidationError::new(field, value, expected).into()
     }
 
-    /// The upper-case code name shared by gRPC and the REST error body.
+    /// Returns the upper-case code name shared by gRPC and the REST error body.
     pub fn code_name(&self) -> &'static str {
         match self {
             ApiError::InvalidArgument { .. } => "INVALID_ARGUMENT",
@@ -96,7 +95,7 @@ impl ApiError {
         }
     }
 
-    /// The request field the error is about, if any.
+    /// Returns the request field the error is about, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::InvalidArgument { field, .. }
@@ -107,7 +106,7 @@ impl ApiError {
         }
     }
 
-    /// The rejected value of [`ApiError::field`], if any.
+    /// Returns the rejected value of [`ApiError::field`], if any.
     pub fn value(&self) -> Option<&str> {
         match self {
             ApiError::InvalidArgument { value, .. }
@@ -118,7 +117,7 @@ impl ApiError {
         }
     }
 
-    /// The gRPC status code.
+    /// Returns the gRPC status code.
     pub fn grpc_code(&self) -> Code {
         match self {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
@@ -132,7 +131,7 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status of the REST response.
+    /// Returns the HTTP status of the REST response.
     pub fn http_status(&self) -> StatusCode {
         match self {
             ApiError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
@@ -204,7 +203,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.http_status(), Json(body)).into_response();
         if matches!(self, ApiError::Unavailable(_)) {
             let retry_after = HeaderValue::from_static(RETRY_AFTER_SECONDS);
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
     }

@@ -1,7 +1,7 @@
 //! An in-memory stand-in for the cluster and its state, for tests of the API layers.
 //!
-//! It applies commands with the few rules the API depends on (ids exist, retries need a FAILED
-//! execution, execution ids are derived); the real rules live in the state machine.
+//! It applies commands with only the rules the API depends on: ids must exist, a retry needs a
+//! FAILED execution, and execution ids are derived. The full rules are in `store::apply`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::model::{
-    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Job,
-    JobStatus, Rejection, Response, SkipReason, Timestamp,
+    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Job, JobStatus,
+    Rejection, Response, SkipReason, Timestamp,
 };
 use crate::raft::{ClusterError, ClusterStatus, MemberStatus};
 use crate::store::{JobFilter, Page, Paged, StoreError};
@@ -83,6 +83,7 @@ impl FakeCluster {
                 term: 3,
                 commit_index: 42,
                 applied_index: 42,
+                last_log_index: 42,
                 members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
             }),
             written: Mutex::new(Vec::new()),
@@ -162,7 +163,11 @@ impl StateView for FakeCluster {
 fn paginate<T>(items: Vec<T>, page: Page) -> Paged<T> {
     let total = items.len() as u64;
     let skip = (page.page as usize - 1) * page.limit as usize;
-    let items = items.into_iter().skip(skip).take(page.limit as usize).collect();
+    let items = items
+        .into_iter()
+        .skip(skip)
+        .take(page.limit as usize)
+        .collect();
     Paged { items, total }
 }
 
@@ -219,14 +224,14 @@ impl FakeState {
             });
         }
         self.jobs.insert(job.id.clone(), job.clone());
-        Response::Job(job)
+        Response::Job(Box::new(job))
     }
 
     fn change(&mut self, id: &str, edit: impl FnOnce(&mut Job)) -> Response {
         match self.jobs.get_mut(id) {
             Some(job) => {
                 edit(job);
-                Response::Job(job.clone())
+                Response::Job(Box::new(job.clone()))
             }
             None => job_not_found(id),
         }
@@ -236,7 +241,8 @@ impl FakeState {
         if self.jobs.remove(&id).is_none() {
             return job_not_found(&id);
         }
-        self.executions.retain(|_, execution| execution.job_id != id);
+        self.executions
+            .retain(|_, execution| execution.job_id != id);
         Response::Deleted(id)
     }
 
@@ -249,7 +255,10 @@ impl FakeState {
             return FireDecision::Skipped { reason };
         }
         if let Some(retried) = &intent.retry_of {
-            let failed = self.executions.get(retried).map(|execution| execution.status);
+            let failed = self
+                .executions
+                .get(retried)
+                .map(|execution| execution.status);
             if failed != Some(ExecutionStatus::Failed) {
                 let reason = SkipReason::NotRetryable(retried.clone());
                 return FireDecision::Skipped { reason };
@@ -260,7 +269,8 @@ impl FakeState {
             return FireDecision::Duplicate(id);
         }
         let execution = running_execution(id, intent, self.log_index);
-        self.executions.insert(execution.id.clone(), execution.clone());
+        self.executions
+            .insert(execution.id.clone(), execution.clone());
         FireDecision::Accepted(execution)
     }
 }
@@ -284,7 +294,16 @@ fn running_execution(id: String, intent: FireIntent, log_index: u64) -> Executio
     }
 }
 
-/// A FAILED execution of `job_id`, scheduled at `at`.
+/// Serves `router(api)` on a fresh 127.0.0.1 port; the task ends when the runtime does.
+pub async fn serve(api: ApiService) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = axum::serve(listener, super::router(api));
+    tokio::spawn(async move { server.await.unwrap() });
+    address
+}
+
+/// Builds a FAILED execution of `job_id`, scheduled at `at`.
 pub fn failed_execution(job_id: &str, at: Timestamp) -> Execution {
     let intent = FireIntent {
         job_id: job_id.to_string(),

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::pb;
 use super::pb::cluster_service_server::{ClusterService, ClusterServiceServer};
 use super::pb::job_service_server::{JobService, JobServiceServer};
+use super::rest::MAX_REQUEST_BODY_BYTES;
 use super::service::{ApiService, ExecutionQuery, JobQuery, PreviewQuery};
 
 /// The gRPC services backed by one [`ApiService`].
@@ -20,14 +21,15 @@ impl GrpcApi {
         GrpcApi { api }
     }
 
-    /// The tonic server of `raftcron.v1.JobService`.
+    /// Builds the tonic server of `raftcron.v1.JobService`, accepting requests up to the REST
+    /// body limit.
     pub fn job_service(&self) -> JobServiceServer<GrpcApi> {
-        JobServiceServer::new(self.clone())
+        JobServiceServer::new(self.clone()).max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
     }
 
-    /// The tonic server of `raftcron.v1.ClusterService`.
+    /// Builds the tonic server of `raftcron.v1.ClusterService`.
     pub fn cluster_service(&self) -> ClusterServiceServer<GrpcApi> {
-        ClusterServiceServer::new(self.clone())
+        ClusterServiceServer::new(self.clone()).max_decoding_message_size(MAX_REQUEST_BODY_BYTES)
     }
 }
 

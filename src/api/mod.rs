@@ -15,7 +15,9 @@ pub mod rest;
 pub mod service;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
+#[cfg(test)]
+mod router_test;
 
 use axum::Router;
 use tonic::service::Routes;
@@ -39,8 +41,8 @@ pub fn router(api: ApiService) -> Router {
     let grpc_routes = Routes::new(grpc.job_service())
         .add_service(grpc.cluster_service())
         .into_axum_router()
-        // tonic's own fallback answers every unknown path with a gRPC status; dropping it lets
-        // the REST router's JSON fallback answer instead.
+        // tonic's own fallback returns a gRPC UNIMPLEMENTED status for every unknown path.
+        // Dropping it lets the REST router's JSON fallback handle those paths.
         .reset_fallback();
     grpc_routes.merge(rest::rest_router(api))
 }

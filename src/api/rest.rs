@@ -178,7 +178,7 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: this node knows a leader and has applied what it knows to be committed.
+/// Readiness: this node has a leader and has applied every entry up to its commit index.
 async fn readyz(State(api): State<ApiService>) -> RestResult {
     api.readiness()?;
     Ok(Json(json!({ "status": "ready" })).into_response())

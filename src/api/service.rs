@@ -84,13 +84,13 @@ impl ApiService {
         }
     }
 
-    /// The cluster as this node sees it.
+    /// Returns this node's view of the cluster.
     pub fn cluster_status(&self) -> ClusterStatus {
         self.cluster.status()
     }
 
-    /// Checks that this node can serve reads: it knows a leader and has applied every entry it
-    /// knows to be committed.
+    /// Checks that this node can serve reads: it has a leader and has applied every entry up to
+    /// its commit index.
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] with the reason.
@@ -115,9 +115,7 @@ impl ApiService {
 
     /// Reads a job from the local state; call after a read barrier.
     fn load_job(&self, field: &str, id: &str) -> Result<Job, ApiError> {
-        self.state
-            .get_job(id)?
-            .ok_or_else(|| not_found(field, id))
+        self.state.get_job(id)?.ok_or_else(|| not_found(field, id))
     }
 }
 
@@ -139,7 +137,7 @@ fn require_id(field: &str, value: &str) -> Result<(), ApiError> {
 /// Returns the job of a response to a job command.
 fn expect_job(response: Response) -> Result<Job, ApiError> {
     match response {
-        Response::Job(job) => Ok(job),
+        Response::Job(job) => Ok(*job),
         Response::Rejected(rejection) => Err(rejection.into()),
         other => Err(unexpected(&other)),
     }

@@ -29,7 +29,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Exit code for invalid input: a bad file, argument or request field.
 const EXIT_INVALID_INPUT: u8 = 2;
 
-/// How results are printed.
+/// Output format of the client subcommands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// Aligned text for people.
@@ -123,9 +123,15 @@ pub enum ExecutionCommand {
         limit: Option<u32>,
     },
     /// Show one execution.
-    Get { job_id: String, execution_id: String },
+    Get {
+        job_id: String,
+        execution_id: String,
+    },
     /// Start a new execution that retries a FAILED one.
-    Retry { job_id: String, execution_id: String },
+    Retry {
+        job_id: String,
+        execution_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -290,7 +296,10 @@ async fn run_execution(
 
 async fn run_cluster(endpoint: &str, output: Output) -> Result<(), ClientError> {
     let mut client = ClusterServiceClient::new(connect(endpoint).await?);
-    let status = client.get_status(pb::GetStatusRequest {}).await?.into_inner();
+    let status = client
+        .get_status(pb::GetStatusRequest {})
+        .await?
+        .into_inner();
     let text = render::cluster_text(&status);
     print(output, ClusterJson::from(status), text);
     Ok(())

@@ -28,7 +28,10 @@ pub fn job_text(job: &pb::Job) -> String {
         ("schedule", format!("{} ({})", job.schedule, job.time_zone)),
         (
             "trigger",
-            format!("{} {} (timeout {} ms)", trigger.method, trigger.url, trigger.timeout),
+            format!(
+                "{} {} (timeout {} ms)",
+                trigger.method, trigger.url, trigger.timeout
+            ),
         ),
         (
             "retry",
@@ -38,8 +41,14 @@ pub fn job_text(job: &pb::Job) -> String {
             ),
         ),
         ("tags", tags),
-        ("next run", or_none(job.next_execution_time.as_deref()).to_string()),
-        ("last run", or_none(job.last_execution_time.as_deref()).to_string()),
+        (
+            "next run",
+            or_none(job.next_execution_time.as_deref()).to_string(),
+        ),
+        (
+            "last run",
+            or_none(job.last_execution_time.as_deref()).to_string(),
+        ),
         ("created", job.created_at.clone()),
         ("updated", job.updated_at.clone()),
     ];
@@ -60,7 +69,13 @@ pub fn job_list_text(list: &pb::ListJobsResponse) -> String {
             job.id, job.status, next, job.schedule, job.name
         );
     }
-    text.push_str(&footer(list.page, list.limit, list.items.len(), list.total, "jobs"));
+    text.push_str(&footer(
+        list.page,
+        list.limit,
+        list.items.len(),
+        list.total,
+        "jobs",
+    ));
     text
 }
 
@@ -79,10 +94,16 @@ pub fn execution_text(execution: &pb::Execution) -> String {
         ("started", execution.start_time.clone()),
         ("ended", or_none(execution.end_time.as_deref()).to_string()),
         ("attempts", execution.attempt_count.to_string()),
-        ("next retry", or_none(execution.next_retry_time.as_deref()).to_string()),
+        (
+            "next retry",
+            or_none(execution.next_retry_time.as_deref()).to_string(),
+        ),
         ("result", or_none(result.as_deref()).to_string()),
         ("error", or_none(execution.error.as_deref()).to_string()),
-        ("retry of", or_none(execution.retry_of.as_deref()).to_string()),
+        (
+            "retry of",
+            or_none(execution.retry_of.as_deref()).to_string(),
+        ),
         ("fencing token", execution.fencing_token.to_string()),
     ];
     labeled(&lines)
@@ -106,7 +127,13 @@ pub fn execution_list_text(list: &pb::ListExecutionsResponse) -> String {
         );
     }
     let count = list.items.len();
-    text.push_str(&footer(list.page, list.limit, count, list.total, "executions"));
+    text.push_str(&footer(
+        list.page,
+        list.limit,
+        count,
+        list.total,
+        "executions",
+    ));
     text
 }
 
@@ -135,7 +162,12 @@ pub fn cluster_text(status: &pb::ClusterStatus) -> String {
 }
 
 fn labeled(lines: &[(&str, String)]) -> String {
-    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
+    let width = lines
+        .iter()
+        .map(|(label, _)| label.len())
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut text = String::new();
     for (label, value) in lines {
         let _ = writeln!(text, "{:<width$} {value}", format!("{label}:"));
@@ -159,9 +191,9 @@ mod tests {
             ..Default::default()
         };
         let text = job_text(&job);
-        assert!(text.contains("id:        job-1\n"), "{text}");
-        assert!(text.contains("status:    PAUSED\n"), "{text}");
-        assert!(text.contains("next run:  -\n"), "{text}");
+        assert!(text.contains("id:       job-1\n"), "{text}");
+        assert!(text.contains("status:   PAUSED\n"), "{text}");
+        assert!(text.contains("next run: -\n"), "{text}");
     }
 
     #[test]
@@ -174,7 +206,10 @@ mod tests {
         };
         let text = job_list_text(&list);
         assert!(text.starts_with("ID "), "{text}");
-        assert!(text.ends_with("page 2 (limit 1): 1 shown, 3 jobs in total\n"), "{text}");
+        assert!(
+            text.ends_with("page 2 (limit 1): 1 shown, 3 jobs in total\n"),
+            "{text}"
+        );
     }
 
     #[test]

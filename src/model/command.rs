@@ -102,7 +102,7 @@ pub enum OutcomeResult {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// A job after the change.
-    Job(Job),
+    Job(Box<Job>),
     /// The id of a deleted job.
     Deleted(JobId),
     /// One decision per intent, in order.

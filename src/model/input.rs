@@ -357,7 +357,11 @@ fn merge_retry(
             "exponential" => Backoff::Exponential,
             _ => {
                 let expected = "expected fixed or exponential";
-                return Err(ValidationError::new("retryStrategy.backoff", backoff, expected));
+                return Err(ValidationError::new(
+                    "retryStrategy.backoff",
+                    backoff,
+                    expected,
+                ));
             }
         };
     }
@@ -386,14 +390,24 @@ fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationE
 /// Checks a complete spec: required fields, limits, the URL, headers and the schedule.
 pub fn validate_spec(spec: &JobSpec) -> Result<(), ValidationError> {
     check_text("name", &spec.name, MAX_NAME_CHARS, true)?;
-    check_text("description", &spec.description, MAX_DESCRIPTION_CHARS, false)?;
+    check_text(
+        "description",
+        &spec.description,
+        MAX_DESCRIPTION_CHARS,
+        false,
+    )?;
     check_tags(&spec.tags)?;
     check_schedule(&spec.schedule, &spec.time_zone)?;
     let Trigger::Http(http) = &spec.trigger;
     check_http(http)
 }
 
-fn check_text(field: &str, text: &str, max_chars: usize, required: bool) -> Result<(), ValidationError> {
+fn check_text(
+    field: &str,
+    text: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<(), ValidationError> {
     if required && text.trim().is_empty() {
         return Err(ValidationError::missing(field));
     }
@@ -426,25 +440,39 @@ fn check_schedule(schedule: &str, time_zone: &str) -> Result<(), ValidationError
     if schedule.is_empty() {
         return Err(ValidationError::missing("schedule"));
     }
-    Schedule::parse(schedule, time_zone).map(|_| ()).map_err(|error| {
-        let field = error.field();
-        let value = if field == "timeZone" { time_zone } else { schedule };
-        ValidationError {
-            field: field.to_string(),
-            value: shorten(value),
-            message: error.to_string(),
-        }
-    })
+    Schedule::parse(schedule, time_zone)
+        .map(|_| ())
+        .map_err(|error| {
+            let field = error.field();
+            let value = if field == "timeZone" {
+                time_zone
+            } else {
+                schedule
+            };
+            ValidationError {
+                field: field.to_string(),
+                value: shorten(value),
+                message: error.to_string(),
+            }
+        })
 }
 
 fn check_http(http: &HttpTrigger) -> Result<(), ValidationError> {
     check_url(&http.url)?;
     if !HTTP_METHODS.contains(&http.method.as_str()) {
         let expected = format!("expected one of {}", HTTP_METHODS.join(", "));
-        return Err(ValidationError::new("triggerConfig.method", &http.method, &expected));
+        return Err(ValidationError::new(
+            "triggerConfig.method",
+            &http.method,
+            &expected,
+        ));
     }
     check_headers(&http.headers)?;
-    if http.body.as_ref().is_some_and(|body| body.len() > MAX_BODY_BYTES) {
+    if http
+        .body
+        .as_ref()
+        .is_some_and(|body| body.len() > MAX_BODY_BYTES)
+    {
         let expected = format!("at most {MAX_BODY_BYTES} bytes are allowed");
         let size = format!("of {} bytes", http.body.as_ref().map_or(0, String::len));
         return Err(ValidationError::new("triggerConfig.body", size, &expected));
@@ -460,7 +488,11 @@ fn check_url(url: &str) -> Result<(), ValidationError> {
     let parsed = url::Url::parse(url)
         .map_err(|error| ValidationError::new(FIELD, url, &format!("not a URL ({error})")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ValidationError::new(FIELD, url, "expected an http or https URL with a host"));
+        return Err(ValidationError::new(
+            FIELD,
+            url,
+            "expected an http or https URL with a host",
+        ));
     }
     Ok(())
 }
@@ -468,15 +500,27 @@ fn check_url(url: &str) -> Result<(), ValidationError> {
 fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     if headers.len() > MAX_HEADERS {
         let expected = format!("at most {MAX_HEADERS} headers are allowed");
-        return Err(ValidationError::new("triggerConfig.headers", headers.len(), &expected));
+        return Err(ValidationError::new(
+            "triggerConfig.headers",
+            headers.len(),
+            &expected,
+        ));
     }
     for (name, value) in headers {
         let path = format!("triggerConfig.headers.{name}");
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ValidationError::new("triggerConfig.headers", name, "not a valid header name"));
+            return Err(ValidationError::new(
+                "triggerConfig.headers",
+                name,
+                "not a valid header name",
+            ));
         }
         if http::HeaderValue::from_str(value).is_err() {
-            return Err(ValidationError::new(&path, value, "not a valid header value"));
+            return Err(ValidationError::new(
+                &path,
+                value,
+                "not a valid header value",
+            ));
         }
     }
     Ok(())
@@ -592,7 +636,11 @@ mod tests {
 
     #[test]
     fn wrong_type_names_field() {
-        let error = create_error(with(valid_body(), "/retryStrategy/attempts", json!("three")));
+        let error = create_error(with(
+            valid_body(),
+            "/retryStrategy/attempts",
+            json!("three"),
+        ));
         assert_eq!(error.field, "retryStrategy.attempts");
     }
 
@@ -604,7 +652,11 @@ mod tests {
 
     #[test]
     fn bad_header_name_is_rejected() {
-        let body = with(valid_body(), "/triggerConfig/headers", json!({"bad header": "x"}));
+        let body = with(
+            valid_body(),
+            "/triggerConfig/headers",
+            json!({"bad header": "x"}),
+        );
         assert_eq!(create_error(body).field, "triggerConfig.headers");
     }
 

@@ -78,8 +78,11 @@ pub struct ClusterClient {
     raft: Raft,
     node_id: NodeId,
     settings: ClientSettings,
-    peers: Arc<Mutex<HashMap<NodeId, (String, RaftPeerClient<Channel>)>>>,
+    peers: Arc<Mutex<PeerClients>>,
 }
+
+/// Cached peer clients by node id, each with the address it was built for.
+type PeerClients = HashMap<NodeId, (String, RaftPeerClient<Channel>)>;
 
 /// What one attempt at a write or read produced.
 enum Attempt<T> {
@@ -234,9 +237,7 @@ impl ClusterClient {
             .map_err(|_| self.timeout())?;
         match result {
             Ok((read_log_id, _)) => Ok(Attempt::Done(read_log_id.map_or(0, |id| id.index))),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
-                Ok(Attempt::Retry)
-            }
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => Ok(Attempt::Retry),
             Err(RaftError::APIError(error)) => Err(ClusterError::Unavailable(error.to_string())),
             Err(RaftError::Fatal(fatal)) => Err(ClusterError::Fatal(fatal.to_string())),
         }
@@ -300,7 +301,10 @@ impl ClusterClient {
     /// Returns a cached client for `leader`, or None when its address is unknown or invalid.
     fn peer_client(&self, leader: NodeId) -> Option<RaftPeerClient<Channel>> {
         let address = member_address(&self.raft.metrics().borrow(), leader)?.peer_addr;
-        let mut peers = self.peers.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if let Some((cached, client)) = peers.get(&leader)
             && *cached == address
         {

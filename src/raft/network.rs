@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 use tonic::transport::Channel;
 
 use super::codec;
-use super::peer_channel;
 use super::pb::Payload;
 use super::pb::raft_peer_client::RaftPeerClient;
+use super::peer_channel;
 use crate::raft_types::{NodeId, NodeInfo, TypeConfig};
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -69,7 +69,8 @@ impl PeerConnection {
         let client = self.client.as_mut().map_err(|reason| {
             RPCError::Unreachable(Unreachable::new(&TransportError(reason.clone())))
         })?;
-        let data = codec::encode(request).map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        let data =
+            codec::encode(request).map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
         let mut grpc_request = tonic::Request::new(Payload { data });
         grpc_request.set_timeout(option.hard_ttl());
 

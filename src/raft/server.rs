@@ -92,7 +92,11 @@ impl RaftPeer for PeerService {
         request: Request<Payload>,
     ) -> Result<tonic::Response<Payload>, Status> {
         let command: Command = decode_request(request)?;
-        let result = self.raft.client_write(command).await.map(|reply| reply.data);
+        let result = self
+            .raft
+            .client_write(command)
+            .await
+            .map(|reply| reply.data);
         encode_reply(&self.forward_result(result))
     }
 

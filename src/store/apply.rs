@@ -21,7 +21,7 @@
 //!   changes of earlier ones in the same command.
 //!   - `Fire`: a missing job gives `Skipped(JobNotFound)`. A `Schedule` fire of a job that is
 //!     not ACTIVE gives `Skipped(JobNotActive)`. The execution id is
-//!     `Execution::derive_id(job_id, scheduled_time, cause)`; when that execution exists the
+//!     `Execution::derive_id(job_id, scheduled_time, cause)`. When that execution exists the
 //!     decision is `Duplicate(id)` and nothing changes. A `Retry` fire needs `retry_of` to name a
 //!     FAILED execution of the same job, else `Skipped(NotRetryable(retry_of))`, with an empty
 //!     id when `retry_of` is absent. Otherwise a RUNNING execution is created with
@@ -37,13 +37,13 @@
 //!     `next_retry_time = None` and the applying entry's log id as attempt term and index.
 //!     Returns `Accepted(execution)`.
 //! - `RecordOutcomes { outcomes }`: an outcome is applied only when its execution exists, is
-//!   RUNNING, and `attempt == attempt_count`; any other outcome is stale and ignored.
+//!   RUNNING, and `attempt == attempt_count`. Any other outcome is stale and ignored.
 //!   - `Success`: COMPLETED, `end_time = finished_at`, `result = { status_code, body }`,
 //!     `error = None`.
-//!   - `Failure`: `result` is replaced only when the target answered with a status code (the
-//!     result keeps the latest response), and `error` is set. When the failure is retryable, the
+//!   - `Failure`: `result` is replaced only when the target returned a status code, so it keeps
+//!     the latest response, and `error` is set. When the failure is retryable, the
 //!     job still exists and `job.spec.retry.allows_after(attempt)`, the execution becomes
-//!     RETRYING with `next_retry_time = finished_at + delay_after(attempt)`; otherwise FAILED
+//!     RETRYING with `next_retry_time = finished_at + delay_after(attempt)`, otherwise FAILED
 //!     with `end_time = finished_at`.
 //!
 //!   Bodies longer than [`MAX_RESULT_BODY_BYTES`] are cut at a character boundary. Returns
@@ -94,7 +94,7 @@ impl Changes {
         Ok(())
     }
 
-    /// The events that announce these changes: jobs first, then stored executions.
+    /// Returns the events that announce these changes: jobs first, then stored executions.
     ///
     /// Removed executions get no event of their own: they only disappear with their job, and
     /// `JobChanged { job: None }` announces that.
@@ -217,7 +217,7 @@ fn create_job(state: &mut Pending, job: &Job) -> Result<Response, StoreError> {
         }));
     }
     state.put_job(job.clone());
-    Ok(Response::Job(job.clone()))
+    Ok(Response::Job(Box::new(job.clone())))
 }
 
 fn update_job(
@@ -233,8 +233,7 @@ fn update_job(
     };
 
     // `@every` schedules count from the anchor, so a new schedule starts counting now.
-    let timing_changed =
-        job.spec.schedule != spec.schedule || job.spec.time_zone != spec.time_zone;
+    let timing_changed = job.spec.schedule != spec.schedule || job.spec.time_zone != spec.time_zone;
     if timing_changed {
         job.anchor = now;
     }
@@ -243,7 +242,7 @@ fn update_job(
     job.next_execution_time = next_execution_time;
 
     state.put_job(job.clone());
-    Ok(Response::Job(job))
+    Ok(Response::Job(Box::new(job)))
 }
 
 fn pause_job(state: &mut Pending, id: &str, now: Timestamp) -> Result<Response, StoreError> {
@@ -255,7 +254,7 @@ fn pause_job(state: &mut Pending, id: &str, now: Timestamp) -> Result<Response, 
     job.next_execution_time = None;
     job.updated_at = now;
     state.put_job(job.clone());
-    Ok(Response::Job(job))
+    Ok(Response::Job(Box::new(job)))
 }
 
 fn resume_job(
@@ -273,7 +272,7 @@ fn resume_job(
     job.next_execution_time = next_execution_time;
     job.updated_at = now;
     state.put_job(job.clone());
-    Ok(Response::Job(job))
+    Ok(Response::Job(Box::new(job)))
 }
 
 fn delete_job(state: &mut Pending, id: &str) -> Result<Response, StoreError> {
@@ -282,12 +281,13 @@ fn delete_job(state: &mut Pending, id: &str) -> Result<Response, StoreError> {
     }
 
     for execution_id in state.trees.execution_ids_of_job(id)? {
-        let execution = state
-            .execution(&execution_id)?
-            .ok_or_else(|| StoreError::DanglingIndexRow {
-                job_id: id.to_string(),
-                execution_id: execution_id.clone(),
-            })?;
+        let execution =
+            state
+                .execution(&execution_id)?
+                .ok_or_else(|| StoreError::DanglingIndexRow {
+                    job_id: id.to_string(),
+                    execution_id: execution_id.clone(),
+                })?;
         state.remove_execution(execution);
     }
     state.remove_job(id);
@@ -428,13 +428,13 @@ fn record_outcomes(state: &mut Pending, outcomes: &[Outcome]) -> Result<Response
     Ok(Response::Outcomes { applied })
 }
 
-/// Applies one outcome; returns false when it is stale and was ignored.
+/// Applies one outcome and returns false when it is stale and was ignored.
 fn record_outcome(state: &mut Pending, outcome: &Outcome) -> Result<bool, StoreError> {
     let Some(mut execution) = state.execution(&outcome.execution_id)? else {
         return Ok(false);
     };
-    let current = execution.status == ExecutionStatus::Running
-        && outcome.attempt == execution.attempt_count;
+    let current =
+        execution.status == ExecutionStatus::Running && outcome.attempt == execution.attempt_count;
     if !current {
         return Ok(false);
     }
@@ -470,7 +470,7 @@ fn record_outcome(state: &mut Pending, outcome: &Outcome) -> Result<bool, StoreE
     Ok(true)
 }
 
-/// The delay before the next attempt, or `None` when the job is gone or its retry strategy
+/// Returns the delay before the next attempt, or `None` when the job is gone or its retry strategy
 /// allows no attempt after `attempt`.
 fn retry_delay(state: &Pending, job_id: &str, attempt: u32) -> Result<Option<u64>, StoreError> {
     let retry = state.job(job_id)?.map(|job| job.spec.retry);

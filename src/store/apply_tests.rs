@@ -38,7 +38,7 @@ impl Harness {
 
     async fn create(&mut self, job: Job) -> Job {
         match self.apply(Command::CreateJob { job }).await {
-            Response::Job(job) => job,
+            Response::Job(job) => *job,
             other => panic!("expected Response::Job, got {other:?}"),
         }
     }
@@ -79,7 +79,11 @@ impl Harness {
     }
 
     fn job(&self, id: &str) -> Job {
-        self.store.reader.get_job(id).unwrap().expect("job is stored")
+        self.store
+            .reader
+            .get_job(id)
+            .unwrap()
+            .expect("job is stored")
     }
 
     fn execution(&self, id: &str) -> Option<Execution> {
@@ -150,7 +154,9 @@ fn not_found(id: &str) -> Response {
 /// Runs a schedule fire of `job-1` at 10 s and returns its execution, RUNNING at attempt 1.
 async fn running_execution(harness: &mut Harness) -> Execution {
     harness.create(job("job-1")).await;
-    harness.accepted(schedule_fire("job-1", 10_000, Some(20_000))).await
+    harness
+        .accepted(schedule_fire("job-1", 10_000, Some(20_000)))
+        .await
 }
 
 /// Runs `running_execution` and fails its first attempt with a non-retryable error.
@@ -221,7 +227,7 @@ async fn update_job_keeps_anchor_for_same_schedule() {
         .await;
 
     let stored = harness.job("job-1");
-    assert_eq!(response, Response::Job(stored.clone()));
+    assert_eq!(response, Response::Job(Box::new(stored.clone())));
     assert_eq!(stored.spec, new_spec);
     assert_eq!(stored.updated_at, Timestamp(5_000));
     assert_eq!(stored.next_execution_time, Some(Timestamp(99_000)));
@@ -280,7 +286,7 @@ async fn pause_job_clears_next_time() {
         .await;
 
     let stored = harness.job("job-1");
-    assert_eq!(response, Response::Job(stored.clone()));
+    assert_eq!(response, Response::Job(Box::new(stored.clone())));
     assert_eq!(stored.status, JobStatus::Paused);
     assert_eq!(stored.next_execution_time, None);
     assert_eq!(stored.updated_at, Timestamp(6_000));
@@ -316,7 +322,7 @@ async fn resume_job_activates_and_anchors() {
         .await;
 
     let stored = harness.job("job-1");
-    assert_eq!(response, Response::Job(stored.clone()));
+    assert_eq!(response, Response::Job(Box::new(stored.clone())));
     assert_eq!(stored.status, JobStatus::Active);
     assert_eq!(stored.anchor, Timestamp(8_000));
     assert_eq!(stored.next_execution_time, Some(Timestamp(90_000)));
@@ -345,7 +351,7 @@ async fn delete_job_removes_job_and_history() {
     harness.create(job("job-2")).await;
     let first = harness.accepted(schedule_fire("job-1", 10_000, None)).await;
     let second = harness.accepted(manual_fire("job-1", 12_000)).await;
-    let kept = harness.accepted(schedule_fire("job-2", 10_000, None)).await;
+    let other_job_execution = harness.accepted(schedule_fire("job-2", 10_000, None)).await;
 
     let response = harness
         .apply(Command::DeleteJob {
@@ -359,10 +365,16 @@ async fn delete_job_removes_job_and_history() {
     assert_eq!(reader.get_execution(&first.id).unwrap(), None);
     assert_eq!(reader.get_execution(&second.id).unwrap(), None);
     let page = super::Page { page: 1, limit: 10 };
-    assert_eq!(reader.list_executions("job-1", None, page).unwrap().total, 0);
+    assert_eq!(
+        reader.list_executions("job-1", None, page).unwrap().total,
+        0
+    );
     let open: Vec<_> = reader.open_executions().unwrap();
-    assert_eq!(open, vec![kept.clone()]);
-    assert_eq!(reader.get_execution(&kept.id).unwrap(), Some(kept));
+    assert_eq!(open, vec![other_job_execution.clone()]);
+    assert_eq!(
+        reader.get_execution(&other_job_execution.id).unwrap(),
+        Some(other_job_execution)
+    );
 }
 
 #[tokio::test]
@@ -393,7 +405,9 @@ async fn schedule_fire_of_paused_job_is_skipped() {
     paused.status = JobStatus::Paused;
     harness.create(paused.clone()).await;
 
-    let decision = harness.fire(schedule_fire("job-1", 10_000, Some(20_000))).await;
+    let decision = harness
+        .fire(schedule_fire("job-1", 10_000, Some(20_000)))
+        .await;
 
     let expected = SkipReason::JobNotActive("job-1".to_string());
     assert_eq!(decision, FireDecision::Skipped { reason: expected });
@@ -410,7 +424,11 @@ async fn manual_fire_of_paused_job_is_accepted() {
     let execution = harness.accepted(manual_fire("job-1", 10_000)).await;
 
     assert_eq!(execution.cause, Cause::Manual);
-    assert_eq!(harness.job("job-1"), paused, "a manual fire leaves the job as it is");
+    assert_eq!(
+        harness.job("job-1"),
+        paused,
+        "a manual fire leaves the job as it is"
+    );
 }
 
 #[tokio::test]
@@ -454,7 +472,9 @@ async fn older_schedule_fire_keeps_job_times() {
     let mut harness = Harness::new();
     running_execution(&mut harness).await;
 
-    let late = harness.accepted(schedule_fire("job-1", 5_000, Some(10_000))).await;
+    let late = harness
+        .accepted(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
 
     assert_eq!(late.scheduled_time, Timestamp(5_000));
     let stored = harness.job("job-1");
@@ -468,7 +488,9 @@ async fn duplicate_fire_changes_nothing() {
     let first = running_execution(&mut harness).await;
     let job_before = harness.job("job-1");
 
-    let decision = harness.fire(schedule_fire("job-1", 10_000, Some(99_000))).await;
+    let decision = harness
+        .fire(schedule_fire("job-1", 10_000, Some(99_000)))
+        .await;
 
     assert_eq!(decision, FireDecision::Duplicate(first.id.clone()));
     assert_eq!(harness.job("job-1"), job_before);
@@ -533,7 +555,9 @@ async fn retry_fire_without_retry_of_is_skipped() {
 async fn retry_fire_of_missing_execution_is_skipped() {
     let mut harness = Harness::new();
     harness.create(job("job-1")).await;
-    let decision = harness.fire(retry_fire("job-1", 30_000, Some("gone"))).await;
+    let decision = harness
+        .fire(retry_fire("job-1", 30_000, Some("gone")))
+        .await;
     let expected = SkipReason::NotRetryable("gone".to_string());
     assert_eq!(decision, FireDecision::Skipped { reason: expected });
 }
@@ -542,7 +566,9 @@ async fn retry_fire_of_missing_execution_is_skipped() {
 async fn retry_fire_of_running_execution_is_skipped() {
     let mut harness = Harness::new();
     let running = running_execution(&mut harness).await;
-    let decision = harness.fire(retry_fire("job-1", 30_000, Some(&running.id))).await;
+    let decision = harness
+        .fire(retry_fire("job-1", 30_000, Some(&running.id)))
+        .await;
     let expected = SkipReason::NotRetryable(running.id.clone());
     assert_eq!(decision, FireDecision::Skipped { reason: expected });
 }
@@ -553,7 +579,9 @@ async fn retry_fire_of_other_jobs_execution_is_skipped() {
     let failed = failed_execution(&mut harness).await;
     harness.create(job("job-2")).await;
 
-    let decision = harness.fire(retry_fire("job-2", 30_000, Some(&failed.id))).await;
+    let decision = harness
+        .fire(retry_fire("job-2", 30_000, Some(&failed.id)))
+        .await;
 
     let expected = SkipReason::NotRetryable(failed.id.clone());
     assert_eq!(decision, FireDecision::Skipped { reason: expected });
@@ -565,14 +593,19 @@ async fn retry_fire_of_failed_execution_is_accepted() {
     let failed = failed_execution(&mut harness).await;
     assert_eq!(failed.status, ExecutionStatus::Failed);
 
-    let execution = harness.accepted(retry_fire("job-1", 30_000, Some(&failed.id))).await;
+    let execution = harness
+        .accepted(retry_fire("job-1", 30_000, Some(&failed.id)))
+        .await;
 
     assert_eq!(execution.cause, Cause::Retry);
     assert_eq!(execution.retry_of, Some(failed.id.clone()));
     assert_eq!(execution.status, ExecutionStatus::Running);
     let id = Execution::derive_id("job-1", Timestamp(30_000), Cause::Retry);
     assert_eq!(execution.id, id);
-    assert_eq!(harness.job("job-1").last_execution_time, Some(Timestamp(10_000)));
+    assert_eq!(
+        harness.job("job-1").last_execution_time,
+        Some(Timestamp(10_000))
+    );
 }
 
 // --- RecordFires: Retry
@@ -660,7 +693,9 @@ async fn retry_of_older_attempt_is_stale() {
 async fn retry_of_final_execution_is_stale() {
     let mut harness = Harness::new();
     let execution = running_execution(&mut harness).await;
-    harness.outcomes(vec![success(&execution.id, 1, 11_000)]).await;
+    harness
+        .outcomes(vec![success(&execution.id, 1, 11_000)])
+        .await;
 
     let decision = harness.retry(&execution.id, 2).await;
 
@@ -675,7 +710,9 @@ async fn success_completes_execution() {
     let mut harness = Harness::new();
     let execution = running_execution(&mut harness).await;
 
-    let applied = harness.outcomes(vec![success(&execution.id, 1, 11_000)]).await;
+    let applied = harness
+        .outcomes(vec![success(&execution.id, 1, 11_000)])
+        .await;
 
     assert_eq!(applied, 1);
     let stored = harness.execution(&execution.id).unwrap();
@@ -706,7 +743,10 @@ async fn retryable_failure_schedules_retry() {
     assert_eq!(stored.end_time, None);
     assert_eq!(stored.error.as_deref(), Some("target returned 503"));
     assert_eq!(stored.result.as_ref().map(|r| r.status_code), Some(503));
-    assert_eq!(harness.store.reader.open_executions().unwrap(), vec![stored]);
+    assert_eq!(
+        harness.store.reader.open_executions().unwrap(),
+        vec![stored]
+    );
 }
 
 #[tokio::test]
@@ -721,7 +761,11 @@ async fn retry_delay_follows_backoff() {
 
     let stored = harness.execution(&execution.id).unwrap();
     assert_eq!(stored.status, ExecutionStatus::Retrying);
-    assert_eq!(stored.next_retry_time, Some(Timestamp(22_000)), "1 s doubled once");
+    assert_eq!(
+        stored.next_retry_time,
+        Some(Timestamp(22_000)),
+        "1 s doubled once"
+    );
 }
 
 #[tokio::test]
@@ -797,11 +841,11 @@ async fn failure_without_response_keeps_result() {
 
     let stored = harness.execution(&execution.id).unwrap();
     assert_eq!(stored.error.as_deref(), Some("timed out after 1000 ms"));
-    let kept = ExecutionResult {
+    let other_job_execution = ExecutionResult {
         status_code: 503,
         body: "busy".to_string(),
     };
-    assert_eq!(stored.result, Some(kept));
+    assert_eq!(stored.result, Some(other_job_execution));
 }
 
 #[tokio::test]
@@ -830,7 +874,9 @@ async fn outcome_of_retrying_execution_is_ignored() {
         .outcomes(vec![failure(&execution.id, 1, 11_000, true)])
         .await;
 
-    let applied = harness.outcomes(vec![success(&execution.id, 1, 11_500)]).await;
+    let applied = harness
+        .outcomes(vec![success(&execution.id, 1, 11_500)])
+        .await;
 
     assert_eq!(applied, 0);
     let stored = harness.execution(&execution.id).unwrap();
@@ -919,7 +965,9 @@ async fn events_follow_applied_changes() {
     let mut events = harness.store.reader.subscribe();
 
     harness.create(job("job-1")).await;
-    let execution = harness.accepted(schedule_fire("job-1", 10_000, Some(20_000))).await;
+    let execution = harness
+        .accepted(schedule_fire("job-1", 10_000, Some(20_000)))
+        .await;
     harness
         .apply(Command::DeleteJob {
             id: "job-1".to_string(),
@@ -935,11 +983,18 @@ async fn events_follow_applied_changes() {
         }
     );
     let advanced = events.try_recv().unwrap();
-    let StateEvent::JobChanged { job: Some(advanced), .. } = advanced else {
+    let StateEvent::JobChanged {
+        job: Some(advanced),
+        ..
+    } = advanced
+    else {
         panic!("expected the job change of the fire, got {advanced:?}");
     };
     assert_eq!(advanced.last_execution_time, Some(Timestamp(10_000)));
-    assert_eq!(events.try_recv().unwrap(), StateEvent::ExecutionChanged(execution));
+    assert_eq!(
+        events.try_recv().unwrap(),
+        StateEvent::ExecutionChanged(execution)
+    );
     let deleted = StateEvent::JobChanged {
         job_id: "job-1".to_string(),
         job: None,

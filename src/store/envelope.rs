@@ -15,33 +15,34 @@ use super::error::StoreError;
 /// Format version written in front of every value.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 
-/// Encodes `value` inside an envelope; `what` names the value in errors.
-pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
+/// Encodes `value` inside an envelope. `kind` names the value in errors.
+pub(crate) fn encode<T: Serialize>(value: &T, kind: &'static str) -> Result<Vec<u8>, StoreError> {
     let mut bytes = vec![FORMAT_VERSION];
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map_err(|source| StoreError::Encode { what, source })?;
+        .map_err(|source| StoreError::Encode { kind, source })?;
     bytes.extend_from_slice(&body);
     Ok(bytes)
 }
 
-/// Decodes an envelope written by [`encode`]; `what` names the value in errors.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
-    let (&version, body) = bytes
-        .split_first()
-        .ok_or(StoreError::EmptyValue { what })?;
+/// Decodes an envelope written by [`encode`]. `kind` names the value in errors.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    kind: &'static str,
+) -> Result<T, StoreError> {
+    let (&version, body) = bytes.split_first().ok_or(StoreError::EmptyValue { kind })?;
     if version != FORMAT_VERSION {
         return Err(StoreError::UnsupportedFormatVersion {
-            what,
+            kind,
             found: version,
             supported: FORMAT_VERSION,
         });
     }
 
     let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-        .map_err(|source| StoreError::Decode { what, source })?;
+        .map_err(|source| StoreError::Decode { kind, source })?;
     if read != body.len() {
         let extra = body.len() - read;
-        return Err(StoreError::TrailingBytes { what, extra });
+        return Err(StoreError::TrailingBytes { kind, extra });
     }
     Ok(value)
 }
@@ -122,7 +123,10 @@ mod tests {
             let bytes = encode(&entry, "log entry").unwrap();
             let back: Entry<TypeConfig> = decode(&bytes, "log entry").unwrap();
             assert_eq!(back.log_id, entry.log_id);
-            assert_eq!(format!("{:?}", back.payload), format!("{:?}", entry.payload));
+            assert_eq!(
+                format!("{:?}", back.payload),
+                format!("{:?}", entry.payload)
+            );
         }
     }
 
@@ -139,14 +143,18 @@ mod tests {
         let error = decode::<u64>(&bytes, "number").unwrap_err();
         assert!(matches!(
             error,
-            StoreError::UnsupportedFormatVersion { found: 2, supported: 1, .. }
+            StoreError::UnsupportedFormatVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
         ));
     }
 
     #[test]
     fn empty_value_is_an_error() {
         let error = decode::<u64>(&[], "number").unwrap_err();
-        assert!(matches!(error, StoreError::EmptyValue { what: "number" }));
+        assert!(matches!(error, StoreError::EmptyValue { kind: "number" }));
     }
 
     #[test]
@@ -161,6 +169,6 @@ mod tests {
     fn truncated_value_is_an_error() {
         let bytes = encode(&job("job-1"), "job").unwrap();
         let error = decode::<crate::model::Job>(&bytes[..bytes.len() / 2], "job").unwrap_err();
-        assert!(matches!(error, StoreError::Decode { what: "job", .. }));
+        assert!(matches!(error, StoreError::Decode { kind: "job", .. }));
     }
 }

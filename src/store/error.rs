@@ -43,37 +43,37 @@ pub enum StoreError {
     BlockingTask(#[from] tokio::task::JoinError),
 
     /// A value could not be encoded with bincode.
-    #[error("failed to encode {what}: {source}")]
+    #[error("failed to encode {kind}: {source}")]
     Encode {
-        what: &'static str,
+        kind: &'static str,
         source: bincode::error::EncodeError,
     },
 
     /// A stored value could not be decoded with bincode.
-    #[error("failed to decode stored {what}: {source}")]
+    #[error("failed to decode stored {kind}: {source}")]
     Decode {
-        what: &'static str,
+        kind: &'static str,
         source: bincode::error::DecodeError,
     },
 
     /// A stored value has no format version byte.
-    #[error("stored {what} is empty, expected at least a format version byte")]
-    EmptyValue { what: &'static str },
+    #[error("stored {kind} is empty, expected at least a format version byte")]
+    EmptyValue { kind: &'static str },
 
     /// A stored value was written in a format version this build does not read.
     #[error(
-        "stored {what} has format version {found}, but this build reads only version \
+        "stored {kind} has format version {found}, but this build reads only version \
          {supported}; run the raftcron version that wrote it"
     )]
     UnsupportedFormatVersion {
-        what: &'static str,
+        kind: &'static str,
         found: u8,
         supported: u8,
     },
 
     /// A stored value has bytes left over after decoding.
-    #[error("stored {what} has {extra} unexpected bytes after its value")]
-    TrailingBytes { what: &'static str, extra: usize },
+    #[error("stored {kind} has {extra} unexpected bytes after its value")]
+    TrailingBytes { kind: &'static str, extra: usize },
 
     /// A key does not follow the layout in `store::keys`.
     #[error("invalid key {key} (hex) in tree {tree}: {reason}")]
@@ -101,7 +101,11 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps this error for openraft, naming what was being read or written.
-    pub fn into_storage_error(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> StorageError {
+    pub fn into_storage_error(
+        self,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+    ) -> StorageError {
         StorageIOError::new(subject, verb, AnyError::new(&self)).into()
     }
 }

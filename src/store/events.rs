@@ -2,7 +2,7 @@
 //!
 //! Contract:
 //! - Events of an entry are sent after its transaction committed to sled, so a reader that gets
-//!   an event and then reads the trees sees that change or a later one.
+//!   an event and then reads the trees reads that change or a later one.
 //! - Sending never blocks apply. The channel is a `tokio::sync::broadcast` channel of
 //!   [`EVENT_CHANNEL_CAPACITY`] events: a receiver that falls further behind gets
 //!   `RecvError::Lagged` and has missed events. It must then rebuild its view from

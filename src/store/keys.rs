@@ -3,21 +3,22 @@
 //! This module is the one place that defines the layout. Values are encoded by
 //! [`super::envelope`]: one format-version byte followed by bincode 2 (`config::standard()`).
 //!
-//! | tree                | key                                                        | value                          |
-//! |---------------------|------------------------------------------------------------|--------------------------------|
-//! | `log`               | log index, `u64` big-endian                                | envelope(`Entry<TypeConfig>`)  |
-//! | `raft_meta`         | `layout_version`                                           | one byte, [`LAYOUT_VERSION`]   |
-//! | `raft_meta`         | `vote`                                                     | envelope(`Vote`)               |
-//! | `raft_meta`         | `committed`                                                | envelope(`Option<LogId>`)      |
-//! | `raft_meta`         | `last_purged_log_id`                                       | envelope(`LogId`)              |
-//! | `sm_meta`           | `last_applied`                                             | envelope(`LogId`)              |
-//! | `sm_meta`           | `last_membership`                                          | envelope(`StoredMembership`)   |
-//! | `jobs`              | job id (UTF-8)                                             | envelope(`Job`)                |
-//! | `executions`        | execution id (UTF-8)                                       | envelope(`Execution`)          |
-//! | `executions_by_job` | `u32` BE job id length, job id, scheduled time, execution id | empty                        |
-//! | `open_executions`   | execution id (UTF-8)                                       | empty                          |
-//! | `snapshot`          | `meta`                                                     | envelope(`SnapshotMeta`)       |
-//! | `snapshot`          | `data`                                                     | snapshot data, see `snapshot`  |
+//! | tree                | key                                    | value                        |
+//! |---------------------|----------------------------------------|------------------------------|
+//! | `log`               | log index, `u64` big-endian            | envelope(`Entry`)            |
+//! | `raft_meta`         | `layout_version`                       | one byte, [`LAYOUT_VERSION`] |
+//! | `raft_meta`         | `vote`                                 | envelope(`Vote`)             |
+//! | `raft_meta`         | `committed`                            | envelope(`Option<LogId>`)    |
+//! | `raft_meta`         | `last_purged_log_id`                   | envelope(`LogId`)            |
+//! | `sm_meta`           | `last_applied`                         | envelope(`LogId`)            |
+//! | `sm_meta`           | `last_membership`                      | envelope(`StoredMembership`) |
+//! | `jobs`              | job id (UTF-8)                         | envelope(`Job`)              |
+//! | `executions`        | execution id (UTF-8)                   | envelope(`Execution`)        |
+//! | `executions_by_job` | job id length (`u32` BE), job id,      | empty                        |
+//! |                     | scheduled time, execution id           |                              |
+//! | `open_executions`   | execution id (UTF-8)                   | empty                        |
+//! | `snapshot`          | `meta`                                 | envelope(`SnapshotMeta`)     |
+//! | `snapshot`          | `data`                                 | snapshot data (an envelope)  |
 //!
 //! Notes on the layout:
 //! - Big-endian integers make sled's byte order equal to numeric order, so the last key of `log`
@@ -62,12 +63,12 @@ pub(crate) const SNAPSHOT_DATA_KEY: &[u8] = b"data";
 /// Width of a scheduled time inside an `executions_by_job` key.
 const TIME_BYTES: usize = 8;
 
-/// The `log` key of the entry at `index`.
+/// Returns the `log` key of the entry at `index`.
 pub(crate) fn log_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-/// The prefix shared by all `executions_by_job` rows of `job_id`.
+/// Returns the prefix shared by all `executions_by_job` rows of `job_id`.
 pub(crate) fn executions_by_job_prefix(job_id: &str) -> Vec<u8> {
     // A job id arrives inside one Raft log entry, far below 4 GiB, so the length fits.
     let length = u32::try_from(job_id.len()).unwrap_or(u32::MAX);
@@ -77,7 +78,7 @@ pub(crate) fn executions_by_job_prefix(job_id: &str) -> Vec<u8> {
     key
 }
 
-/// The `executions_by_job` row of one execution.
+/// Returns the `executions_by_job` row of one execution.
 pub(crate) fn executions_by_job_key(
     job_id: &str,
     scheduled_time: Timestamp,
@@ -159,6 +160,9 @@ mod tests {
     fn execution_id_reads_back_from_index_key() {
         let key = executions_by_job_key("job-1", Timestamp(77), "exec-9");
         let prefix_len = executions_by_job_prefix("job-1").len();
-        assert_eq!(execution_id_from_index_key(&key, prefix_len).unwrap(), "exec-9");
+        assert_eq!(
+            execution_id_from_index_key(&key, prefix_len).unwrap(),
+            "exec-9"
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::raft_types::{LogId, NodeId, StorageError, TypeConfig};
 /// A Raft log entry of raftcron.
 type Entry = openraft::Entry<TypeConfig>;
 
-/// The Raft log and vote. Cloning is cheap; a clone is also the log reader.
+/// The Raft log and vote. Cloning is cheap, and a clone is also the log reader.
 #[derive(Clone)]
 pub struct LogStore {
     log: Tree,
@@ -62,11 +62,11 @@ impl LogStore {
     fn read_meta<T: serde::de::DeserializeOwned>(
         &self,
         key: &[u8],
-        what: &'static str,
+        kind: &'static str,
     ) -> Result<Option<T>, StoreError> {
         self.meta
             .get(key)?
-            .map(|bytes| decode(&bytes, what))
+            .map(|bytes| decode(&bytes, kind))
             .transpose()
     }
 
@@ -164,7 +164,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.meta.insert(keys::VOTE_KEY, encode(vote, "vote")?)?;
             self.durability.persist().await
         };
-        write.await.map_err(|error| vote_error(error, ErrorVerb::Write))
+        write
+            .await
+            .map_err(|error| vote_error(error, ErrorVerb::Write))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -190,7 +192,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     /// Writes `entries` in one batch, makes them durable, then reports through `callback`.
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -217,7 +223,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.remove_from(log_id.index)?;
             self.durability.persist().await
         };
-        write.await.map_err(|error| log_error(error, ErrorVerb::Delete))
+        write
+            .await
+            .map_err(|error| log_error(error, ErrorVerb::Delete))
     }
 
     /// Removes the entries up to `log_id` and records it as the last purged log id.

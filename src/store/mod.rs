@@ -7,8 +7,8 @@
 //! - [`StateReader`]: reads and change events for the API and the scheduler.
 //!
 //! Invariants:
-//! - Only this module opens sled; the key layout is documented in `keys.rs` and every value is
-//!   versioned by `envelope.rs`.
+//! - Only this module opens sled. The key layout is documented in `keys.rs`, and `envelope.rs`
+//!   versions every stored value.
 //! - Applying an entry is deterministic and writes its changes and the last applied log id in
 //!   one sled transaction.
 //! - Any error returned to openraft shuts the Raft node down: the node must then give up

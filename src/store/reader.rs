@@ -1,9 +1,10 @@
 //! Read access to the replicated state for the API and the scheduler.
 //!
-//! The reader reads the sled trees directly, on the calling thread; reads are served from
-//! sled's cache when the data is in it. Each single-key read sees a whole applied entry or none
-//! of it, but a read of several keys (a list, a scan) can see entries that were applied while it
-//! ran. Use [`StateReader::subscribe`] to follow changes.
+//! The reader reads the sled trees directly, on the calling thread. Reads are served from
+//! sled's cache when the data is in it, and block on disk otherwise. A single-key read returns
+//! the value before or after an applied entry, never part of one, but a read of several keys
+//! (a list, a scan) can mix the states before and after entries applied while it ran.
+//! Use [`StateReader::subscribe`] to follow changes.
 
 use tokio::sync::broadcast;
 
@@ -15,12 +16,12 @@ use super::trees::StateTrees;
 use crate::model::{Execution, ExecutionStatus, Job, JobStatus};
 use crate::raft_types::LogId;
 
-/// Which page of a list to return.
+/// Position and size of the requested page of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
-    /// 1-based page number; 0 is read as 1.
+    /// 1-based page number. 0 is read as 1.
     pub page: u32,
-    /// Maximum number of items per page; 0 returns no items, only the total.
+    /// Maximum number of items per page. 0 returns no items, only the total.
     pub limit: u32,
 }
 
@@ -45,7 +46,7 @@ pub struct Paged<T> {
     pub total: u64,
 }
 
-/// Which jobs a list returns.
+/// Conditions a listed job must meet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only jobs with this status, when set.
@@ -139,17 +140,17 @@ impl StateReader {
         Ok(executions)
     }
 
-    /// The log id of the last entry applied to the state.
+    /// Returns the log id of the last entry applied to the state.
     pub fn last_applied(&self) -> Result<Option<LogId>, StoreError> {
         self.trees.last_applied()
     }
 
-    /// Subscribes to change events; see [`StateEvent`] for the delivery contract.
+    /// Subscribes to change events. [`StateEvent`] documents the delivery contract.
     pub fn subscribe(&self) -> broadcast::Receiver<StateEvent> {
         self.events.subscribe()
     }
 
-    /// A 64-bit FNV-1a hash of the stored jobs and executions, to compare nodes.
+    /// Computes a 64-bit FNV-1a hash of the stored jobs and executions, to compare nodes.
     ///
     /// The hash covers the stored bytes (keys and envelopes), so only nodes of the same
     /// raftcron version that applied the same entries are expected to match. Compare digests
@@ -182,7 +183,11 @@ impl StateReader {
     }
 
     /// Loads executions by id, skipping ids removed by an apply that ran meanwhile.
-    fn load_executions(&self, job_id: &str, ids: Vec<String>) -> Result<Vec<Execution>, StoreError> {
+    fn load_executions(
+        &self,
+        job_id: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<Execution>, StoreError> {
         let mut executions = Vec::with_capacity(ids.len());
         for id in ids {
             match self.trees.execution(&id)? {

@@ -91,7 +91,10 @@ async fn list_jobs_filters_status_and_tags() {
         status: Some(JobStatus::Paused),
         tags: Vec::new(),
     };
-    assert_eq!(ids(&store.reader.list_jobs(&paused, page).unwrap().items), vec!["d"]);
+    assert_eq!(
+        ids(&store.reader.list_jobs(&paused, page).unwrap().items),
+        vec!["d"]
+    );
 
     let both_tags = JobFilter {
         status: None,
@@ -105,7 +108,10 @@ async fn list_jobs_filters_status_and_tags() {
         status: Some(JobStatus::Active),
         tags: vec!["y".to_string()],
     };
-    assert_eq!(ids(&store.reader.list_jobs(&active_y, page).unwrap().items), vec!["b", "a"]);
+    assert_eq!(
+        ids(&store.reader.list_jobs(&active_y, page).unwrap().items),
+        vec!["b", "a"]
+    );
 }
 
 #[tokio::test]
@@ -113,18 +119,34 @@ async fn list_jobs_pages() {
     let store = store_with_jobs().await;
     let all = JobFilter::default();
 
-    let second = store.reader.list_jobs(&all, Page { page: 2, limit: 3 }).unwrap();
+    let second = store
+        .reader
+        .list_jobs(&all, Page { page: 2, limit: 3 })
+        .unwrap();
     assert_eq!(ids(&second.items), vec!["d"]);
     assert_eq!(second.total, 4);
 
-    let beyond = store.reader.list_jobs(&all, Page { page: 3, limit: 3 }).unwrap();
+    let beyond = store
+        .reader
+        .list_jobs(&all, Page { page: 3, limit: 3 })
+        .unwrap();
     assert!(beyond.items.is_empty());
     assert_eq!(beyond.total, 4);
 
-    let page_zero = store.reader.list_jobs(&all, Page { page: 0, limit: 2 }).unwrap();
-    assert_eq!(ids(&page_zero.items), vec!["b", "a"], "page 0 reads as page 1");
+    let page_zero = store
+        .reader
+        .list_jobs(&all, Page { page: 0, limit: 2 })
+        .unwrap();
+    assert_eq!(
+        ids(&page_zero.items),
+        vec!["b", "a"],
+        "page 0 reads as page 1"
+    );
 
-    let no_items = store.reader.list_jobs(&all, Page { page: 1, limit: 0 }).unwrap();
+    let no_items = store
+        .reader
+        .list_jobs(&all, Page { page: 1, limit: 0 })
+        .unwrap();
     assert!(no_items.items.is_empty());
     assert_eq!(no_items.total, 4);
 }
@@ -170,7 +192,10 @@ async fn list_executions_newest_first() {
     let listed = store.reader.list_executions("j", None, page).unwrap();
 
     assert_eq!(listed.total, 4);
-    assert_eq!(scheduled_times(&listed.items), vec![3_000, 2_000, 1_000, -2_000]);
+    assert_eq!(
+        scheduled_times(&listed.items),
+        vec![3_000, 2_000, 1_000, -2_000]
+    );
     assert!(listed.items.iter().all(|e| e.job_id == "j"));
 }
 
@@ -188,7 +213,11 @@ async fn list_executions_filters_status() {
 
     let running = store
         .reader
-        .list_executions("j", Some(ExecutionStatus::Running), Page { page: 2, limit: 2 })
+        .list_executions(
+            "j",
+            Some(ExecutionStatus::Running),
+            Page { page: 2, limit: 2 },
+        )
         .unwrap();
     assert_eq!(running.total, 3);
     assert_eq!(scheduled_times(&running.items), vec![-2_000]);
@@ -242,10 +271,14 @@ async fn digest_changes_with_state() {
     let mut store = store_with_history().await;
     let before = store.reader.state_digest().unwrap();
 
-    let entry = command_entry(1, 10, Command::PauseJob {
-        id: "jj".to_string(),
-        now: Timestamp(9_000),
-    });
+    let entry = command_entry(
+        1,
+        10,
+        Command::PauseJob {
+            id: "jj".to_string(),
+            now: Timestamp(9_000),
+        },
+    );
     store.state_machine.apply([entry]).await.unwrap();
 
     assert_ne!(store.reader.state_digest().unwrap(), before);

@@ -1,9 +1,13 @@
 //! Snapshots: their format, building one from the state trees, and installing one.
 //!
 //! Snapshot data is an envelope (see `envelope`) around [`SnapshotPayload`]: the last applied
-//! log id, the membership, and every job and execution. Index rows are not part of it; install
-//! rebuilds them. The current snapshot lives in the `snapshot` tree as its metadata and its
+//! log id, the membership, and every job and execution. Index rows are not part of it, and
+//! install rebuilds them. The current snapshot lives in the `snapshot` tree as its metadata and its
 //! data, so `get_current_snapshot` and a restarted node serve it without rebuilding.
+//!
+//! NOTE: `TypeConfig` sets openraft's snapshot data type to `Cursor<Vec<u8>>`, so building or
+//! installing a snapshot keeps the whole state in memory, two to three times over while it is
+//! encoded or decoded. Execution history is never pruned, so this grows with it.
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -111,7 +115,7 @@ impl SnapshotStore {
             .transpose()
     }
 
-    /// The stored snapshot, if any.
+    /// Returns the stored snapshot, if any.
     pub(crate) fn current(&self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
         let Some(meta) = self.current_meta()? else {
             return Ok(None);
@@ -143,7 +147,7 @@ impl SnapshotStore {
     ///
     /// One sled transaction removes every key of the state trees, writes the snapshot's jobs,
     /// executions, index rows, last applied log id and membership, and stores the snapshot.
-    /// A crash leaves either the old state or the new one, never a mix. The transaction holds
+    /// A crash leaves either the old state or the new one, never a mix. The transaction keeps
     /// the old keys and the new values in memory until it commits.
     pub(crate) fn install(&self, meta: &Meta, data: &[u8]) -> Result<(), StoreError> {
         let payload: SnapshotPayload = decode(data, "snapshot data")?;
@@ -167,8 +171,8 @@ impl SnapshotStore {
 }
 
 fn check_matches(meta: &Meta, payload: &SnapshotPayload) -> Result<(), StoreError> {
-    let same = meta.last_log_id == payload.last_applied
-        && meta.last_membership == payload.last_membership;
+    let same =
+        meta.last_log_id == payload.last_applied && meta.last_membership == payload.last_membership;
     if same {
         return Ok(());
     }
@@ -221,7 +225,10 @@ impl SnapshotBuilder {
     }
 
     async fn build(&mut self) -> Result<Snapshot<TypeConfig>, StoreError> {
-        let copy = self.copy.take().ok_or(StoreError::SnapshotBuilderReused)??;
+        let copy = self
+            .copy
+            .take()
+            .ok_or(StoreError::SnapshotBuilderReused)??;
         let payload = copy.into_payload()?;
         let data = encode(&payload, "snapshot data")?;
         let meta = Meta {
@@ -246,20 +253,25 @@ impl SnapshotBuilder {
     }
 }
 
-/// A snapshot id: the log id it covers plus a random part, since two snapshots of the same
-/// log id can differ in bytes.
+/// Creates a snapshot id from the log id it covers plus a random part, since two snapshots of
+/// the same log id can differ in bytes.
 fn snapshot_id(last_applied: Option<&LogId>) -> String {
     let unique = uuid::Uuid::new_v4().simple().to_string();
     match last_applied {
-        Some(log_id) => format!("{}-{}-{}", log_id.leader_id.term, log_id.index, &unique[..8]),
+        Some(log_id) => format!(
+            "{}-{}-{}",
+            log_id.leader_id.term,
+            log_id.index,
+            &unique[..8]
+        ),
         None => format!("empty-{}", &unique[..8]),
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        self.build()
-            .await
-            .map_err(|error| error.into_storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Write))
+        self.build().await.map_err(|error| {
+            error.into_storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Write)
+        })
     }
 }

@@ -71,7 +71,7 @@ impl StateMachineStore {
         Ok((response, events))
     }
 
-    /// Sends events without waiting. An error only means nobody subscribed, which is fine.
+    /// Sends events without waiting. An error only means there is no receiver, which is allowed.
     fn send_events(&self, events: Vec<StateEvent>) {
         for event in events {
             let _ = self.events.send(event);
@@ -127,6 +127,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     /// Copies the state now, while no entry is being applied, so the snapshot is consistent
     /// even though openraft builds it concurrently with later applies.
+    ///
+    /// NOTE: the copy runs on the calling task and delays the next apply by a full scan of the
+    /// `jobs` and `executions` trees.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         let copy = StateCopy::read(&self.trees);
         SnapshotBuilder::new(copy, self.snapshots.clone(), self.durability.clone())

@@ -59,9 +59,13 @@ fn fire_entry(index: u64, job_id: &str, scheduled_ms: i64) -> Entry {
         next_execution_time: Some(Timestamp(scheduled_ms + 60_000)),
         retry_of: None,
     });
-    command_entry(1, index, Command::RecordFires {
-        intents: vec![intent],
-    })
+    command_entry(
+        1,
+        index,
+        Command::RecordFires {
+            intents: vec![intent],
+        },
+    )
 }
 
 /// Entries 1..=4: membership, two jobs, one fire of `job-a`.
@@ -75,7 +79,11 @@ fn first_entries() -> Vec<Entry> {
 }
 
 /// Appends and applies `entries`, as a node that commits them would.
-async fn append_and_apply(log: &mut LogStore, state_machine: &mut StateMachineStore, entries: Vec<Entry>) {
+async fn append_and_apply(
+    log: &mut LogStore,
+    state_machine: &mut StateMachineStore,
+    entries: Vec<Entry>,
+) {
     log.blocking_append(entries.clone()).await.unwrap();
     state_machine.apply(entries).await.unwrap();
 }
@@ -154,7 +162,9 @@ async fn reopen_serves_stored_snapshot() {
 #[tokio::test]
 async fn second_open_of_directory_fails() {
     let store = open_temp_store();
-    let error = super::open(store.dir.path(), &test_config()).err().expect("open fails");
+    let error = super::open(store.dir.path(), &test_config())
+        .err()
+        .expect("open fails");
     assert!(matches!(error, StoreError::Open { .. }), "got {error}");
 }
 
@@ -164,21 +174,31 @@ async fn unknown_layout_version_is_rejected() {
     {
         let db = sled::open(dir.path()).unwrap();
         let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
-        meta.insert(super::keys::LAYOUT_VERSION_KEY, &[9u8]).unwrap();
+        meta.insert(super::keys::LAYOUT_VERSION_KEY, &[9u8])
+            .unwrap();
         db.flush().unwrap();
     }
 
-    let error = super::open(dir.path(), &test_config()).err().expect("open fails");
+    let error = super::open(dir.path(), &test_config())
+        .err()
+        .expect("open fails");
 
     assert!(
-        matches!(error, StoreError::UnsupportedLayout { found: 9, supported: 1, .. }),
+        matches!(
+            error,
+            StoreError::UnsupportedLayout {
+                found: 9,
+                supported: 1,
+                ..
+            }
+        ),
         "got {error}"
     );
 }
 
 // --- Snapshots
 
-/// A store with the state of `first_entries` plus one more fire of `job-b`.
+/// Opens a store with the state of `first_entries` plus one more fire of `job-b`.
 async fn leader_store() -> TestStore {
     let mut store = open_temp_store();
     let mut entries = first_entries();
@@ -190,34 +210,67 @@ async fn leader_store() -> TestStore {
 #[tokio::test]
 async fn snapshot_install_replaces_state() {
     let mut leader = leader_store().await;
-    let snapshot = leader.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let snapshot = leader
+        .state_machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
 
     let mut follower = open_temp_store();
     let follower_entries = vec![
         command_entry(1, 1, Command::CreateJob { job: job("stale") }),
         fire_entry(2, "stale", 1_000),
     ];
-    append_and_apply(&mut follower.log, &mut follower.state_machine, follower_entries).await;
+    append_and_apply(
+        &mut follower.log,
+        &mut follower.state_machine,
+        follower_entries,
+    )
+    .await;
     let mut events = follower.reader.subscribe();
 
-    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    let mut received = follower
+        .state_machine
+        .begin_receiving_snapshot()
+        .await
+        .unwrap();
     *received = *snapshot.snapshot.clone();
-    follower.state_machine.install_snapshot(&snapshot.meta, received).await.unwrap();
+    follower
+        .state_machine
+        .install_snapshot(&snapshot.meta, received)
+        .await
+        .unwrap();
 
     let reader = &follower.reader;
     assert_eq!(reader.get_job("stale").unwrap(), None);
     assert!(reader.get_job("job-a").unwrap().is_some());
-    assert_eq!(reader.state_digest().unwrap(), leader.reader.state_digest().unwrap());
+    assert_eq!(
+        reader.state_digest().unwrap(),
+        leader.reader.state_digest().unwrap()
+    );
     assert_eq!(reader.last_applied().unwrap(), Some(log_id(1, 5)));
     let history = reader
         .list_executions("job-b", None, super::Page { page: 1, limit: 10 })
         .unwrap();
     assert_eq!(history.total, 1, "index rows are rebuilt");
-    assert_eq!(reader.list_executions("stale", None, super::Page { page: 1, limit: 10 }).unwrap().total, 0);
+    assert_eq!(
+        reader
+            .list_executions("stale", None, super::Page { page: 1, limit: 10 })
+            .unwrap()
+            .total,
+        0
+    );
     assert_eq!(reader.open_executions().unwrap().len(), 2);
     let (_, membership) = follower.state_machine.applied_state().await.unwrap();
     assert_eq!(membership, snapshot.meta.last_membership);
-    let current = follower.state_machine.get_current_snapshot().await.unwrap().unwrap();
+    let current = follower
+        .state_machine
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.meta, snapshot.meta);
     assert_eq!(events.try_recv().unwrap(), StateEvent::Reset);
 }
@@ -225,18 +278,38 @@ async fn snapshot_install_replaces_state() {
 #[tokio::test]
 async fn snapshot_with_wrong_meta_is_rejected() {
     let mut leader = leader_store().await;
-    let snapshot = leader.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let snapshot = leader
+        .state_machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let mut follower = open_temp_store();
     let mut meta = snapshot.meta.clone();
     meta.last_log_id = Some(log_id(1, 99));
 
-    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    let mut received = follower
+        .state_machine
+        .begin_receiving_snapshot()
+        .await
+        .unwrap();
     *received = *snapshot.snapshot.clone();
-    let result = follower.state_machine.install_snapshot(&meta, received).await;
+    let result = follower
+        .state_machine
+        .install_snapshot(&meta, received)
+        .await;
 
     assert!(result.is_err());
     assert_eq!(follower.reader.last_applied().unwrap(), None);
-    assert!(follower.state_machine.get_current_snapshot().await.unwrap().is_none());
+    assert!(
+        follower
+            .state_machine
+            .get_current_snapshot()
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -251,10 +324,22 @@ async fn snapshot_reflects_state_when_builder_created() {
 
     assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 4)));
     let mut follower = open_temp_store();
-    let mut received = follower.state_machine.begin_receiving_snapshot().await.unwrap();
+    let mut received = follower
+        .state_machine
+        .begin_receiving_snapshot()
+        .await
+        .unwrap();
     *received = *snapshot.snapshot;
-    follower.state_machine.install_snapshot(&snapshot.meta, received).await.unwrap();
-    assert_eq!(follower.reader.open_executions().unwrap().len(), 1, "only job-a had fired");
+    follower
+        .state_machine
+        .install_snapshot(&snapshot.meta, received)
+        .await
+        .unwrap();
+    assert_eq!(
+        follower.reader.open_executions().unwrap().len(),
+        1,
+        "only job-a had fired"
+    );
 }
 
 #[tokio::test]
@@ -262,13 +347,29 @@ async fn late_builder_keeps_newer_snapshot() {
     let mut store = open_temp_store();
     append_and_apply(&mut store.log, &mut store.state_machine, first_entries()).await;
     let mut early = store.state_machine.get_snapshot_builder().await;
-    append_and_apply(&mut store.log, &mut store.state_machine, vec![fire_entry(5, "job-b", 1)]).await;
+    append_and_apply(
+        &mut store.log,
+        &mut store.state_machine,
+        vec![fire_entry(5, "job-b", 1)],
+    )
+    .await;
 
-    let newer = store.state_machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let newer = store
+        .state_machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let older = early.build_snapshot().await.unwrap();
 
     assert_eq!(older.meta.last_log_id, Some(log_id(1, 4)));
-    let current = store.state_machine.get_current_snapshot().await.unwrap().unwrap();
+    let current = store
+        .state_machine
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(current.meta, newer.meta);
 }
 

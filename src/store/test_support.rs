@@ -33,7 +33,7 @@ pub(crate) fn open_temp_store() -> TestStore {
     }
 }
 
-/// A small cache, and `fsync` on as in production.
+/// Returns a config with a small cache and `fsync` on, as in production.
 pub(crate) fn test_config() -> StoreConfig {
     StoreConfig {
         cache_capacity_bytes: 8 * 1024 * 1024,
@@ -45,7 +45,11 @@ pub(crate) fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
-pub(crate) fn command_entry(term: u64, index: u64, command: Command) -> openraft::Entry<TypeConfig> {
+pub(crate) fn command_entry(
+    term: u64,
+    index: u64,
+    command: Command,
+) -> openraft::Entry<TypeConfig> {
     openraft::Entry {
         log_id: log_id(term, index),
         payload: EntryPayload::Normal(command),

@@ -13,7 +13,7 @@ use crate::raft_types::{LogId, NodeId, NodeInfo};
 /// The membership as the state machine stores it.
 pub(crate) type Membership = StoredMembership<NodeId, NodeInfo>;
 
-/// Handles to the trees of the state machine; cloning is cheap.
+/// Handles to the trees of the state machine. Cloning is cheap.
 #[derive(Clone)]
 pub(crate) struct StateTrees {
     pub(crate) meta: Tree,
@@ -52,7 +52,10 @@ impl StateTrees {
     }
 
     /// Ids of all executions of `job_id`, oldest scheduled time first.
-    pub(crate) fn execution_ids_of_job(&self, job_id: &str) -> Result<Vec<ExecutionId>, StoreError> {
+    pub(crate) fn execution_ids_of_job(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<ExecutionId>, StoreError> {
         let prefix = keys::executions_by_job_prefix(job_id);
         let mut ids = Vec::new();
         for key in self.executions_by_job.scan_prefix(&prefix).keys() {

@@ -20,8 +20,8 @@ pub struct HttpDispatcher {
 }
 
 impl HttpDispatcher {
-    /// Builds the shared client. Redirects are not followed: a 3xx answer is the attempt's
-    /// outcome, so a request is never sent to a host the job does not name.
+    /// Builds the shared client. Redirects are not followed: a 3xx response is the
+    /// attempt's outcome, so a request is never sent to a host the job does not name.
     ///
     /// # Errors
     /// [`TriggerError::ClientBuild`] when reqwest cannot set up TLS.
@@ -104,8 +104,8 @@ fn request_headers(http: &HttpTrigger, execution: &Execution) -> Result<HeaderMa
     for (name, value) in &http.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("invalid value of header {name}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.append(name, value);
     }
     for (name, value) in raftcron_headers(execution) {
@@ -121,9 +121,18 @@ fn raftcron_headers(execution: &Execution) -> [(HeaderName, String); 7] {
         (name("idempotency-key"), execution.id.clone()),
         (name("x-raftcron-job-id"), execution.job_id.clone()),
         (name("x-raftcron-execution-id"), execution.id.clone()),
-        (name("x-raftcron-scheduled-time"), execution.scheduled_time.to_rfc3339()),
-        (name("x-raftcron-attempt"), execution.attempt_count.to_string()),
-        (name("x-raftcron-fencing-token"), execution.attempt_index.to_string()),
+        (
+            name("x-raftcron-scheduled-time"),
+            execution.scheduled_time.to_rfc3339(),
+        ),
+        (
+            name("x-raftcron-attempt"),
+            execution.attempt_count.to_string(),
+        ),
+        (
+            name("x-raftcron-fencing-token"),
+            execution.attempt_index.to_string(),
+        ),
         (reqwest::header::USER_AGENT, USER_AGENT.to_string()),
     ]
 }
@@ -186,8 +195,8 @@ fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
     None
 }
 
-/// The innermost error's message, which names the actual cause (DNS, TLS, reset) where
-/// reqwest's own message only says "error sending request".
+/// Returns the innermost error's message, which names the actual cause (DNS, TLS, reset),
+/// where reqwest's own message is only "error sending request".
 fn root_cause(error: &reqwest::Error) -> String {
     let mut current: &(dyn std::error::Error + 'static) = error;
     while let Some(source) = current.source() {

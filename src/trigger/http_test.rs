@@ -39,9 +39,7 @@ struct Receiver {
 impl Receiver {
     async fn start() -> Receiver {
         let log = Log::default();
-        let app = Router::new()
-            .fallback(any(respond))
-            .with_state(log.clone());
+        let app = Router::new().fallback(any(respond)).with_state(log.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -57,7 +55,13 @@ impl Receiver {
     }
 }
 
-async fn respond(State(log): State<Log>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn respond(
+    State(log): State<Log>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     log.lock().unwrap().push(Recorded {
         method,
@@ -78,7 +82,7 @@ async fn respond(State(log): State<Log>, method: Method, uri: Uri, headers: Head
     }
 }
 
-/// A 200 response whose body never ends.
+/// Builds a 200 response whose body never ends.
 fn endless_body() -> Response {
     let chunks = futures::stream::repeat_with(|| Ok::<_, Infallible>(vec![b'x'; 64 * 1024]));
     Response::new(Body::from_stream(chunks))
@@ -158,7 +162,9 @@ async fn dispatch_sends_request_and_headers() {
     let dispatcher = HttpDispatcher::new().unwrap();
     let execution = execution(1, 42);
 
-    dispatcher.dispatch(&job(&receiver.url("/ok"), 5000), &execution).await;
+    dispatcher
+        .dispatch(&job(&receiver.url("/ok"), 5000), &execution)
+        .await;
 
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
@@ -169,8 +175,14 @@ async fn dispatch_sends_request_and_headers() {
     assert_eq!(header_text(request, "idempotency-key"), execution.id);
     assert_eq!(request.headers.get_all("idempotency-key").iter().count(), 1);
     assert_eq!(header_text(request, "x-raftcron-job-id"), "job-1");
-    assert_eq!(header_text(request, "x-raftcron-execution-id"), execution.id);
-    assert_eq!(header_text(request, "x-raftcron-scheduled-time"), "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        header_text(request, "x-raftcron-execution-id"),
+        execution.id
+    );
+    assert_eq!(
+        header_text(request, "x-raftcron-scheduled-time"),
+        "2026-01-01T00:00:00.000Z"
+    );
     assert_eq!(header_text(request, "x-raftcron-attempt"), "1");
     assert_eq!(header_text(request, "x-raftcron-fencing-token"), "42");
     assert_eq!(header_text(request, "user-agent"), USER_AGENT);
@@ -188,8 +200,14 @@ async fn idempotency_key_stable_across_attempts() {
     let requests = receiver.requests();
     assert_eq!(requests.len(), 2);
     let (first, second) = (&requests[0], &requests[1]);
-    assert_eq!(header_text(first, "idempotency-key"), header_text(second, "idempotency-key"));
-    assert_eq!(header_text(first, "x-raftcron-execution-id"), header_text(second, "x-raftcron-execution-id"));
+    assert_eq!(
+        header_text(first, "idempotency-key"),
+        header_text(second, "idempotency-key")
+    );
+    assert_eq!(
+        header_text(first, "x-raftcron-execution-id"),
+        header_text(second, "x-raftcron-execution-id")
+    );
     assert_eq!(header_text(first, "x-raftcron-attempt"), "1");
     assert_eq!(header_text(second, "x-raftcron-attempt"), "2");
     assert_eq!(header_text(first, "x-raftcron-fencing-token"), "10");
@@ -201,8 +219,12 @@ async fn any_2xx_is_success() {
     let receiver = Receiver::start().await;
     let dispatcher = HttpDispatcher::new().unwrap();
 
-    let ok = dispatcher.dispatch(&job(&receiver.url("/ok"), 5000), &execution(1, 1)).await;
-    let created = dispatcher.dispatch(&job(&receiver.url("/created"), 5000), &execution(1, 1)).await;
+    let ok = dispatcher
+        .dispatch(&job(&receiver.url("/ok"), 5000), &execution(1, 1))
+        .await;
+    let created = dispatcher
+        .dispatch(&job(&receiver.url("/created"), 5000), &execution(1, 1))
+        .await;
 
     let expected_ok = OutcomeResult::Success {
         status_code: 200,
@@ -222,7 +244,9 @@ async fn server_error_is_retryable() {
     let dispatcher = HttpDispatcher::new().unwrap();
     let url = receiver.url("/error");
 
-    let outcome = dispatcher.dispatch(&job(&url, 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&url, 5000), &execution(1, 1))
+        .await;
 
     let expected = OutcomeResult::Failure {
         status_code: Some(500),
@@ -238,7 +262,9 @@ async fn too_many_requests_is_retryable() {
     let receiver = Receiver::start().await;
     let dispatcher = HttpDispatcher::new().unwrap();
 
-    let outcome = dispatcher.dispatch(&job(&receiver.url("/busy"), 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&receiver.url("/busy"), 5000), &execution(1, 1))
+        .await;
 
     let (status_code, _, retryable) = failure(outcome);
     assert_eq!(status_code, Some(429));
@@ -251,7 +277,9 @@ async fn not_found_is_final() {
     let dispatcher = HttpDispatcher::new().unwrap();
     let url = receiver.url("/missing");
 
-    let outcome = dispatcher.dispatch(&job(&url, 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&url, 5000), &execution(1, 1))
+        .await;
 
     let expected = OutcomeResult::Failure {
         status_code: Some(404),
@@ -276,8 +304,14 @@ async fn silent_receiver_times_out() {
     assert_eq!(status_code, None);
     assert_eq!(error, format!("POST {url}: timed out after 200 ms"));
     assert!(retryable);
-    assert!(elapsed >= Duration::from_millis(200), "returned after {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "returned after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(200),
+        "returned after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "returned after {elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -288,7 +322,9 @@ async fn refused_connection_is_retryable() {
     drop(listener);
     let dispatcher = HttpDispatcher::new().unwrap();
 
-    let outcome = dispatcher.dispatch(&job(&url, 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&url, 5000), &execution(1, 1))
+        .await;
 
     let (status_code, error, retryable) = failure(outcome);
     assert_eq!(status_code, None);
@@ -301,7 +337,9 @@ async fn endless_body_is_capped() {
     let receiver = Receiver::start().await;
     let dispatcher = HttpDispatcher::new().unwrap();
 
-    let outcome = dispatcher.dispatch(&job(&receiver.url("/endless"), 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&receiver.url("/endless"), 5000), &execution(1, 1))
+        .await;
 
     let OutcomeResult::Success { status_code, body } = outcome else {
         panic!("expected a success, got {outcome:?}");
@@ -316,12 +354,18 @@ async fn redirect_is_not_followed() {
     let receiver = Receiver::start().await;
     let dispatcher = HttpDispatcher::new().unwrap();
 
-    let outcome = dispatcher.dispatch(&job(&receiver.url("/redirect"), 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&receiver.url("/redirect"), 5000), &execution(1, 1))
+        .await;
 
     let (status_code, _, retryable) = failure(outcome);
     assert_eq!(status_code, Some(302));
     assert!(!retryable);
-    let paths: Vec<String> = receiver.requests().into_iter().map(|request| request.path).collect();
+    let paths: Vec<String> = receiver
+        .requests()
+        .into_iter()
+        .map(|request| request.path)
+        .collect();
     assert_eq!(paths, vec!["/redirect".to_string()]);
 }
 
@@ -331,9 +375,17 @@ async fn credentials_left_out_of_error() {
     let dispatcher = HttpDispatcher::new().unwrap();
     let url = format!("http://admin:secret@{}/missing", receiver.addr);
 
-    let outcome = dispatcher.dispatch(&job(&url, 5000), &execution(1, 1)).await;
+    let outcome = dispatcher
+        .dispatch(&job(&url, 5000), &execution(1, 1))
+        .await;
 
     let (_, error, _) = failure(outcome);
-    assert!(!error.contains("secret"), "error shows the password: {error}");
-    assert_eq!(error, format!("POST {}: responded 404 Not Found", receiver.url("/missing")));
+    assert!(
+        !error.contains("secret"),
+        "error shows the password: {error}"
+    );
+    assert_eq!(
+        error,
+        format!("POST {}: responded 404 Not Found", receiver.url("/missing"))
+    );
 }

@@ -5,10 +5,13 @@
 //! only for attempts the state machine has accepted.
 //!
 //! Every request carries the headers a target needs to recognize repeated attempts:
-//! `Idempotency-Key` (the execution id, the same for every attempt of one job at one scheduled
-//! instant), `X-Raftcron-Job-Id`, `X-Raftcron-Execution-Id`, `X-Raftcron-Scheduled-Time`
-//! (RFC 3339, UTC), `X-Raftcron-Attempt` (1-based) and `X-Raftcron-Fencing-Token` (the Raft log
-//! index that started the attempt, which grows across leaders).
+//! - `Idempotency-Key`: the execution id, the same for every attempt of one job at one
+//!   scheduled instant.
+//! - `X-Raftcron-Job-Id` and `X-Raftcron-Execution-Id`.
+//! - `X-Raftcron-Scheduled-Time`: the scheduled instant in RFC 3339, UTC.
+//! - `X-Raftcron-Attempt`: the attempt number, from 1.
+//! - `X-Raftcron-Fencing-Token`: the Raft log index that started the attempt, which grows
+//!   across leaders.
 
 mod body;
 mod http;

@@ -47,14 +47,15 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let headers = request.headers().clone();
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-                    limit_bytes: MAX_REQUEST_BODY_BYTES,
-                },
-                _ => ApiError::invalid("body", "", &rejection.body_text()),
-            })?;
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                        limit_bytes: MAX_REQUEST_BODY_BYTES,
+                    },
+                    _ => ApiError::invalid("body", "", &rejection.body_text()),
+                })?;
         if bytes.is_empty() {
             return Ok(OptionalJsonBody(None));
         }
@@ -126,7 +127,7 @@ impl QueryParams {
         QueryParams(pairs.into_owned().collect())
     }
 
-    /// The first non-empty value of `name`.
+    /// Returns the first non-empty value of `name`.
     pub fn text(&self, name: &str) -> Option<String> {
         self.0
             .iter()
@@ -134,7 +135,7 @@ impl QueryParams {
             .map(|(_, value)| value.clone())
     }
 
-    /// Every value of `name`, in order.
+    /// Returns every value of `name`, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
@@ -143,7 +144,7 @@ impl QueryParams {
             .collect()
     }
 
-    /// The first non-empty value of `name` as a whole number.
+    /// Parses the first non-empty value of `name` as a whole number.
     ///
     /// # Errors
     /// [`ApiError::InvalidArgument`] naming the parameter when the value is not a number.

@@ -1,12 +1,12 @@
 //! Execution calls: manual trigger, retry of a failed execution, and reads.
 //!
-//! A trigger or retry only commits a fire intent. The leader's scheduler sees the new RUNNING
-//! execution in its state machine and dispatches it, so the call returns before the target is
-//! reached.
+//! A trigger or retry only commits a fire intent. The leader's scheduler picks the new RUNNING
+//! execution up from its state machine and dispatches it, so the call returns before the target
+//! is reached.
 
 use crate::model::{
-    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent,
-    Response, SkipReason,
+    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Response,
+    SkipReason,
 };
 
 use super::query::{ExecutionQuery, page_of, parse_execution_status};
@@ -89,7 +89,7 @@ impl ApiService {
         }
     }
 
-    /// A fire intent for a run requested by a client, scheduled at the current instant.
+    /// Builds a fire intent for a run requested by a client, scheduled at the current instant.
     fn request_intent(&self, job_id: &str, cause: Cause, retry_of: Option<String>) -> FireIntent {
         let now = self.now();
         FireIntent {
@@ -154,7 +154,7 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
     }
 }
 
-/// The error for a retry of an execution that is not FAILED, with its status when known.
+/// Builds the error for a retry of an execution that is not FAILED, with its status when known.
 fn not_retryable(execution_id: &str, status: Option<ExecutionStatus>) -> ApiError {
     let state = status.map_or("not FAILED", ExecutionStatus::as_str);
     ApiError::FailedPrecondition {

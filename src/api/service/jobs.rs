@@ -71,8 +71,8 @@ impl ApiService {
         let next_execution_time = next_after_update(&current, &spec, now)?;
 
         // NOTE: the current job was read before the write, so a fire committed in between
-        // leaves `next_execution_time` stale when the schedule is unchanged; the execution id
-        // derived from job and instant keeps that instant from running twice.
+        // leaves `next_execution_time` stale when the schedule is unchanged. The execution id,
+        // derived from job and instant, keeps that instant from running twice.
         let command = Command::UpdateJob {
             id: id.to_string(),
             spec,
@@ -134,7 +134,7 @@ impl ApiService {
     }
 }
 
-/// The first instant of a new or changed schedule after `now`, anchored at `now`.
+/// Computes the first instant of a new or changed schedule after `now`, anchored at `now`.
 ///
 /// # Errors
 /// [`ApiError::InvalidArgument`] on `schedule` when it never fires after `now`.
@@ -158,8 +158,8 @@ fn check_status_unchanged(input: &JobInput, current: JobStatus) -> Result<(), Ap
     Ok(())
 }
 
-/// The next instant after an update: recomputed when the schedule of an ACTIVE job changed,
-/// none for a changed schedule of an inactive job, else the current one.
+/// Computes the next instant after an update. It is recomputed when the schedule of an ACTIVE
+/// job changed, `None` when the schedule of an inactive job changed, and kept otherwise.
 fn next_after_update(
     current: &Job,
     spec: &JobSpec,

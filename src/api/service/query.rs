@@ -23,7 +23,7 @@ pub const MAX_PREVIEW_COUNT: u32 = 100;
 pub struct JobQuery {
     /// 1-based page; default 1.
     pub page: Option<i64>,
-    /// Page size, 1 to [`MAX_PAGE_LIMIT`]; default [`DEFAULT_PAGE_LIMIT`].
+    /// Page size from 1 to [`MAX_PAGE_LIMIT`], [`DEFAULT_PAGE_LIMIT`] when absent.
     pub limit: Option<i64>,
     /// Status name, e.g. `ACTIVE`.
     pub status: Option<String>,
@@ -37,7 +37,7 @@ pub struct ExecutionQuery {
     pub job_id: String,
     /// 1-based page; default 1.
     pub page: Option<i64>,
-    /// Page size, 1 to [`MAX_PAGE_LIMIT`]; default [`DEFAULT_PAGE_LIMIT`].
+    /// Page size from 1 to [`MAX_PAGE_LIMIT`], [`DEFAULT_PAGE_LIMIT`] when absent.
     pub limit: Option<i64>,
     /// Status name, e.g. `FAILED`.
     pub status: Option<String>,
@@ -52,7 +52,7 @@ pub struct PreviewQuery {
     pub time_zone: Option<String>,
     /// RFC 3339 instant the preview starts after; now when absent.
     pub from: Option<String>,
-    /// Number of instants, 1 to [`MAX_PREVIEW_COUNT`]; default [`DEFAULT_PREVIEW_COUNT`].
+    /// Number of instants from 1 to [`MAX_PREVIEW_COUNT`], [`DEFAULT_PREVIEW_COUNT`] when absent.
     pub count: Option<i64>,
 }
 
@@ -80,7 +80,12 @@ impl ApiService {
             None | Some("") => self.now(),
             Some(text) => parse_instant("from", text)?,
         };
-        let count = bounded("count", query.count, DEFAULT_PREVIEW_COUNT, MAX_PREVIEW_COUNT)?;
+        let count = bounded(
+            "count",
+            query.count,
+            DEFAULT_PREVIEW_COUNT,
+            MAX_PREVIEW_COUNT,
+        )?;
 
         let times = preview_times(&schedule, &time_zone, from, count)?;
         Ok(Preview {
@@ -140,7 +145,8 @@ fn parse_instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|at| Timestamp::from_datetime(at.to_utc()))
         .map_err(|error| {
-            let expected = format!("expected an RFC 3339 instant such as 2026-01-01T00:00:00Z ({error})");
+            let expected =
+                format!("expected an RFC 3339 instant such as 2026-01-01T00:00:00Z ({error})");
             ApiError::invalid(field, text, &expected)
         })
 }

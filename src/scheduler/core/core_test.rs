@@ -9,7 +9,7 @@ use crate::model::{
     RetryIntent, RetryStrategy, Timestamp, Trigger,
 };
 
-/// A schedule source for tests: the job's `schedule` field is a period in milliseconds, and
+/// Computes test schedule instants: the job's `schedule` field is a period in milliseconds, and
 /// the instants are `anchor + k * period` for `k >= 1`. A schedule of `never` has no instant.
 fn every_period(job: &Job, after: Timestamp) -> Option<Timestamp> {
     let period: i64 = job.spec.schedule.parse().ok()?;
@@ -135,7 +135,9 @@ fn gained(term: u64, now: i64, jobs: Vec<Job>, open_executions: Vec<Execution>) 
 }
 
 fn tick(now: i64) -> Event {
-    Event::Tick { now: Timestamp(now) }
+    Event::Tick {
+        now: Timestamp(now),
+    }
 }
 
 fn changed(job: &Job) -> Event {
@@ -406,7 +408,10 @@ fn retrying_execution_arms_and_retries() {
 
     assert_eq!(armed, vec![arm(3000)]);
     assert_eq!(early, vec![]);
-    assert_eq!(due, vec![Command::Propose(vec![retry(&failed, 2, 3000)]), arm(10_000)]);
+    assert_eq!(
+        due,
+        vec![Command::Propose(vec![retry(&failed, 2, 3000)]), arm(10_000)]
+    );
     assert_eq!(again, vec![]);
     assert_eq!(started, vec![dispatch(&second, &job)]);
 }
@@ -416,11 +421,19 @@ fn retrying_execution_armed_on_gain() {
     let mut core = core();
     let failed = retrying(&execution("a", 1000, 1, 1), 4000);
 
-    let armed = core.handle(gained(2, 1500, vec![job("a", 10_000, 0)], vec![failed.clone()]));
+    let armed = core.handle(gained(
+        2,
+        1500,
+        vec![job("a", 10_000, 0)],
+        vec![failed.clone()],
+    ));
     let due = core.handle(tick(4000));
 
     assert_eq!(armed, vec![arm(4000)]);
-    assert_eq!(due, vec![Command::Propose(vec![retry(&failed, 2, 4000)]), arm(10_000)]);
+    assert_eq!(
+        due,
+        vec![Command::Propose(vec![retry(&failed, 2, 4000)]), arm(10_000)]
+    );
 }
 
 #[test]
@@ -430,7 +443,10 @@ fn final_execution_disarms_retry() {
     let failed = retrying(&execution("a", 1000, 1, 2), 3000);
     core.handle(Event::ExecutionChanged(failed.clone()));
 
-    let commands = core.handle(Event::ExecutionChanged(finished(&failed, ExecutionStatus::Failed)));
+    let commands = core.handle(Event::ExecutionChanged(finished(
+        &failed,
+        ExecutionStatus::Failed,
+    )));
 
     assert_eq!(commands, vec![arm(10_000)]);
     assert_eq!(core.handle(tick(3000)), vec![]);
@@ -452,7 +468,10 @@ fn pause_disarms_job() {
 fn delete_disarms_job_and_retries() {
     let mut core = core();
     core.handle(gained(1, 500, vec![job("a", 1000, 0)], vec![]));
-    core.handle(Event::ExecutionChanged(retrying(&execution("a", 400, 1, 1), 700)));
+    core.handle(Event::ExecutionChanged(retrying(
+        &execution("a", 400, 1, 1),
+        700,
+    )));
 
     let deleted = Event::JobChanged {
         job_id: "a".to_string(),
@@ -510,7 +529,13 @@ fn own_fire_keeps_job_timer() {
 
     assert_eq!(commands, vec![]);
     let next = core.handle(tick(2000));
-    assert_eq!(next, vec![Command::Propose(vec![fire("a", 2000, Some(3000), 2000)]), arm(3000)]);
+    assert_eq!(
+        next,
+        vec![
+            Command::Propose(vec![fire("a", 2000, Some(3000), 2000)]),
+            arm(3000)
+        ]
+    );
 }
 
 #[test]
@@ -593,7 +618,10 @@ fn leadership_loss_stops_everything() {
     assert_eq!(lost, vec![Command::ArmTimer(None)]);
     assert_eq!(core.term(), None);
     assert_eq!(core.handle(tick(5000)), vec![]);
-    assert_eq!(core.handle(Event::ExecutionChanged(execution("a", 1000, 1, 1))), vec![]);
+    assert_eq!(
+        core.handle(Event::ExecutionChanged(execution("a", 1000, 1, 1))),
+        vec![]
+    );
 }
 
 #[test]
@@ -613,8 +641,18 @@ fn rebuild_in_same_term_keeps_dispatched() {
     let started = execution("a", 1000, 1, 2);
     core.handle(Event::ExecutionChanged(started.clone()));
 
-    let rebuilt = core.handle(gained(2, 1100, vec![fired(&job, 1000)], vec![started.clone()]));
-    let next_term = core.handle(gained(3, 1200, vec![fired(&job, 1000)], vec![started.clone()]));
+    let rebuilt = core.handle(gained(
+        2,
+        1100,
+        vec![fired(&job, 1000)],
+        vec![started.clone()],
+    ));
+    let next_term = core.handle(gained(
+        3,
+        1200,
+        vec![fired(&job, 1000)],
+        vec![started.clone()],
+    ));
 
     assert_eq!(rebuilt, vec![arm(2000)]);
     let expected = vec![Command::Propose(vec![retry(&started, 2, 1200)]), arm(2000)];

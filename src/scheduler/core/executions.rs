@@ -16,10 +16,13 @@ pub(super) struct OpenExecution {
 /// Orders states of one execution: a later attempt, or the outcome of the same attempt, is
 /// newer.
 fn progress(execution: &Execution) -> (u32, bool) {
-    (execution.attempt_count, execution.status != ExecutionStatus::Running)
+    (
+        execution.attempt_count,
+        execution.status != ExecutionStatus::Running,
+    )
 }
 
-/// The instant a RETRYING execution's next attempt is due; one with no recorded instant is due
+/// Returns when a RETRYING execution's next attempt is due. One with no recorded instant is due
 /// at once.
 fn retry_deadline(execution: &Execution) -> Timestamp {
     execution.next_retry_time.unwrap_or(Timestamp(i64::MIN))
@@ -27,7 +30,12 @@ fn retry_deadline(execution: &Execution) -> Timestamp {
 
 impl SchedulerCore {
     /// Takes in an open execution loaded at leadership gain.
-    pub(super) fn load_execution(&mut self, execution: Execution, now: Timestamp, output: &mut Output) {
+    pub(super) fn load_execution(
+        &mut self,
+        execution: Execution,
+        now: Timestamp,
+        output: &mut Output,
+    ) {
         let term = self.term.unwrap_or_default();
         match execution.status {
             ExecutionStatus::Running if execution.attempt_term < term => {
@@ -65,7 +73,7 @@ impl SchedulerCore {
             }
             ExecutionStatus::Running => {
                 // The state loaded at leadership gain contains every attempt of earlier terms,
-                // so this is an event from before the load; the load handled the attempt.
+                // so this event predates the load, which already handled the attempt.
                 debug!(
                     execution.id = %execution.id,
                     attempt_term = execution.attempt_term,
@@ -121,7 +129,8 @@ impl SchedulerCore {
 
     pub(super) fn forget_execution(&mut self, execution_id: &str) {
         self.executions.remove(execution_id);
-        self.timers.disarm(&TimerKey::Retry(execution_id.to_string()));
+        self.timers
+            .disarm(&TimerKey::Retry(execution_id.to_string()));
         self.dispatched.retain(|(id, _)| id != execution_id);
     }
 

@@ -6,8 +6,8 @@ use tracing::{debug, warn};
 use super::{Output, SchedulerCore, TimerKey};
 use crate::model::{Cause, FireIntent, Intent, Job, JobId, JobStatus, Timestamp};
 
-/// Maximum number of skipped instants counted one by one before the count is reported as a
-/// lower bound; it bounds the work of a catch-up after a very long outage.
+/// Maximum number of skipped instants counted one by one. Past it the count is reported as a
+/// lower bound, which bounds the work of a catch-up after a very long outage.
 const SKIP_COUNT_LIMIT: u64 = 100_000;
 
 /// Returns whether the scheduler fires `job` on schedule.
@@ -28,7 +28,9 @@ impl SchedulerCore {
     /// fired or was resumed or rescheduled since. Instants that are already past fire at the
     /// next tick, which is how instants missed without a leader are caught up.
     pub(super) fn arm_after_last_fire(&mut self, job: &Job) {
-        let after = job.last_execution_time.map_or(job.anchor, |last| last.max(job.anchor));
+        let after = job
+            .last_execution_time
+            .map_or(job.anchor, |last| last.max(job.anchor));
         self.arm_job_after(job, after);
     }
 
@@ -64,7 +66,8 @@ impl SchedulerCore {
 
     fn last_fire_or_change(&self, job: &Job) -> Timestamp {
         let changed = job.anchor.max(job.updated_at);
-        job.last_execution_time.map_or(changed, |last| last.max(changed))
+        job.last_execution_time
+            .map_or(changed, |last| last.max(changed))
     }
 
     fn forget_job(&mut self, job_id: &str) {
@@ -83,7 +86,13 @@ impl SchedulerCore {
 
     /// Proposes the job's instants from `first` up to `now`, at most `max_catch_up` of them,
     /// oldest first, and arms the job at its next instant after them.
-    pub(super) fn fire_job(&mut self, job_id: &str, first: Timestamp, now: Timestamp, output: &mut Output) {
+    pub(super) fn fire_job(
+        &mut self,
+        job_id: &str,
+        first: Timestamp,
+        now: Timestamp,
+        output: &mut Output,
+    ) {
         let Some(job) = self.jobs.get(job_id).cloned() else {
             return;
         };
@@ -95,7 +104,9 @@ impl SchedulerCore {
 
         for (position, at) in due.iter().enumerate() {
             let following = due.get(position + 1).copied().or(next);
-            output.intents.push(schedule_fire(&job, *at, following, now));
+            output
+                .intents
+                .push(schedule_fire(&job, *at, following, now));
         }
         if let Some(at) = next {
             self.timers.arm(TimerKey::Job(job.id.clone()), at);
@@ -104,7 +115,12 @@ impl SchedulerCore {
 
     /// Lists the instants from `first` up to `now`, at most `max_catch_up`, and returns them
     /// with the instant that follows the last one.
-    fn due_instants(&self, job: &Job, first: Timestamp, now: Timestamp) -> (Vec<Timestamp>, Option<Timestamp>) {
+    fn due_instants(
+        &self,
+        job: &Job,
+        first: Timestamp,
+        now: Timestamp,
+    ) -> (Vec<Timestamp>, Option<Timestamp>) {
         let limit = self.config.max_catch_up as usize;
         let mut due = Vec::new();
         let mut candidate = Some(first);

@@ -6,9 +6,11 @@
 //!
 //! **Invariants**
 //! - An attempt is dispatched only when it is RUNNING with `attempt_term` equal to the core's
-//!   term, and at most once per `(execution id, attempt)` in that term.
-//! - A schedule instant is proposed once per term, unless its proposal failed and was handed
-//!   back with [`Event::ProposalFailed`].
+//!   term, and a core dispatches each `(execution id, attempt)` at most once.
+//! - A core proposes each schedule instant once, except when a proposal is handed back with
+//!   [`Event::ProposalFailed`] or a `LeadershipGained` rebuilds the state. A repeated fire is
+//!   harmless because the state machine derives the execution id from the job and the instant
+//!   and rejects the duplicate.
 //! - Attempts started in an earlier term are never dispatched as they are; on leadership gain
 //!   they are retried with a higher attempt number under the same execution id.
 
@@ -84,6 +86,10 @@ pub enum Event {
 
 /// Work for the runtime, returned by [`SchedulerCore::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "commands live only until the runtime carries them out"
+)]
 pub enum Command {
     /// Propose these intents as one `RecordFires` log entry.
     Propose(Vec<Intent>),
@@ -150,12 +156,12 @@ impl SchedulerCore {
         self.finish(output)
     }
 
-    /// The term this core leads, if any.
+    /// Returns the term this core leads, if any.
     pub fn term(&self) -> Option<u64> {
         self.term
     }
 
-    /// Returns whether the core holds `job_id`, so the runtime can load a job before it feeds
+    /// Returns whether the core has a copy of job `job_id`, so the runtime can load a job before it feeds
     /// an execution of it.
     pub fn knows_job(&self, job_id: &str) -> bool {
         self.jobs.contains_key(job_id)
@@ -219,7 +225,10 @@ impl SchedulerCore {
 
     fn requeue(&mut self, intents: Vec<Intent>, retry_at: Timestamp) {
         self.requeued.extend(intents);
-        let earlier = self.timers.deadline(&TimerKey::Requeue).is_some_and(|at| at <= retry_at);
+        let earlier = self
+            .timers
+            .deadline(&TimerKey::Requeue)
+            .is_some_and(|at| at <= retry_at);
         if !earlier {
             self.timers.arm(TimerKey::Requeue, retry_at);
         }
@@ -227,16 +236,16 @@ impl SchedulerCore {
 
     fn propose_requeued(&mut self, output: &mut Output) {
         let requeued = std::mem::take(&mut self.requeued);
-        let wanted: Vec<Intent> = requeued
+        let still_needed: Vec<Intent> = requeued
             .into_iter()
-            .filter(|intent| self.is_still_wanted(intent))
+            .filter(|intent| self.is_still_needed(intent))
             .collect();
-        output.intents.splice(0..0, wanted);
+        output.intents.splice(0..0, still_needed);
     }
 
     /// Returns whether a requeued intent still applies: its job is ACTIVE, or its execution
     /// still waits for exactly that attempt.
-    fn is_still_wanted(&self, intent: &Intent) -> bool {
+    fn is_still_needed(&self, intent: &Intent) -> bool {
         match intent {
             Intent::Fire(fire) => self.jobs.get(&fire.job_id).is_some_and(jobs::is_active),
             Intent::Retry(retry) => self

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::model::{ExecutionId, JobId, Timestamp};
 
-/// What a deadline is for.
+/// The purpose of a deadline.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKey {
     /// A job's next schedule instant.
@@ -38,12 +38,12 @@ impl TimerQueue {
         }
     }
 
-    /// The deadline set for `key`.
+    /// Returns the deadline set for `key`.
     pub fn deadline(&self, key: &TimerKey) -> Option<Timestamp> {
         self.by_key.get(key).copied()
     }
 
-    /// The earliest deadline.
+    /// Returns the earliest deadline.
     pub fn earliest(&self) -> Option<Timestamp> {
         self.ordered.first().map(|(at, _)| *at)
     }
@@ -81,9 +81,18 @@ mod tests {
         queue.arm(job("a"), Timestamp(20));
         queue.arm(job("c"), Timestamp(10));
 
-        assert_eq!(queue.pop_due(Timestamp(20)), Some((Timestamp(10), job("c"))));
-        assert_eq!(queue.pop_due(Timestamp(20)), Some((Timestamp(20), job("a"))));
-        assert_eq!(queue.pop_due(Timestamp(20)), Some((Timestamp(20), job("b"))));
+        assert_eq!(
+            queue.pop_due(Timestamp(20)),
+            Some((Timestamp(10), job("c")))
+        );
+        assert_eq!(
+            queue.pop_due(Timestamp(20)),
+            Some((Timestamp(20), job("a")))
+        );
+        assert_eq!(
+            queue.pop_due(Timestamp(20)),
+            Some((Timestamp(20), job("b")))
+        );
         assert_eq!(queue.pop_due(Timestamp(20)), None);
     }
 

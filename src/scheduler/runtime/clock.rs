@@ -4,7 +4,7 @@ use crate::model::Timestamp;
 
 /// A source of the current wall-clock time.
 pub trait Clock: Send + Sync {
-    /// The current time, in milliseconds since the Unix epoch.
+    /// Returns the current time, in milliseconds since the Unix epoch.
     fn now(&self) -> Timestamp;
 }
 

@@ -1,7 +1,8 @@
-//! What the runtime needs from Raft: leadership metrics, a linearizable barrier and proposals.
+//! The Raft operations the runtime uses: leadership metrics, a linearizable barrier and
+//! proposals.
 //!
-//! [`Consensus`] is implemented for [`Raft`]; tests implement it with an in-memory state
-//! machine.
+//! [`Consensus`] is implemented for [`Raft`]. Tests implement it by applying proposals to the
+//! store's state machine directly.
 
 use std::future::Future;
 
@@ -14,7 +15,7 @@ use crate::raft_types::{NodeId, NodeInfo, Raft};
 /// Metrics published by openraft for this node.
 pub type Metrics = RaftMetrics<NodeId, NodeInfo>;
 
-/// Why a proposal or the linearizable barrier failed.
+/// Errors of a proposal or of the linearizable barrier.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum ConsensusError {
     /// This node is not the leader, or could not confirm it still is.
@@ -27,7 +28,7 @@ pub enum ConsensusError {
 
 /// The Raft operations the scheduler runtime uses.
 pub trait Consensus: Send + Sync + 'static {
-    /// A watch of this node's Raft metrics.
+    /// Returns a watch of this node's Raft metrics.
     fn metrics(&self) -> watch::Receiver<Metrics>;
 
     /// Waits until the state machine applied every entry committed before this call, and
@@ -77,7 +78,7 @@ impl Consensus for Raft {
     }
 }
 
-/// The term `node_id` leads according to `metrics`, or `None` when it is not the leader.
+/// Returns the term `node_id` leads according to `metrics`, or `None` when it is not the leader.
 pub fn leader_term(metrics: &Metrics, node_id: NodeId) -> Option<u64> {
     let leads = metrics.running_state.is_ok()
         && metrics.state == ServerState::Leader

@@ -35,7 +35,11 @@ pub(super) struct LeaderLoop<C> {
 }
 
 impl<C: Consensus> LeaderLoop<C> {
-    pub(super) fn new(shared: Arc<Shared<C>>, term: u64, metrics: watch::Receiver<Metrics>) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared<C>>,
+        term: u64,
+        metrics: watch::Receiver<Metrics>,
+    ) -> Self {
         let core = SchedulerCore::new(shared.config.core.clone(), shared.schedule.clone());
         LeaderLoop {
             shared,
@@ -58,7 +62,11 @@ impl<C: Consensus> LeaderLoop<C> {
     pub(super) async fn run(mut self) -> Result<(), SchedulerError> {
         // Subscribe before loading, so no change falls between the load and the first event.
         let mut events = self.shared.state.subscribe();
-        self.shared.consensus.ensure_linearizable().await.map_err(|e| self.consensus_error(e))?;
+        self.shared
+            .consensus
+            .ensure_linearizable()
+            .await
+            .map_err(|e| self.consensus_error(e))?;
         self.load_state().await?;
 
         loop {
@@ -89,7 +97,11 @@ impl<C: Consensus> LeaderLoop<C> {
             }
         }
 
-        debug!(jobs = jobs.len(), open_executions = open_executions.len(), "state loaded");
+        debug!(
+            jobs = jobs.len(),
+            open_executions = open_executions.len(),
+            "state loaded"
+        );
         let gained = Event::LeadershipGained {
             term: self.term,
             now: self.shared.clock.now(),
@@ -99,11 +111,17 @@ impl<C: Consensus> LeaderLoop<C> {
         self.feed(gained).await
     }
 
-    async fn on_state_event(&mut self, received: Result<StateEvent, RecvError>) -> Result<(), SchedulerError> {
+    async fn on_state_event(
+        &mut self,
+        received: Result<StateEvent, RecvError>,
+    ) -> Result<(), SchedulerError> {
         let event = match received {
             Ok(event) => event,
             Err(RecvError::Lagged(missed)) => {
-                warn!(missed, "state events missed; rebuilding from the state machine");
+                warn!(
+                    missed,
+                    "state events missed; rebuilding from the state machine"
+                );
                 return self.load_state().await;
             }
             Err(RecvError::Closed) => return Err(SchedulerError::EventsClosed),
@@ -111,7 +129,9 @@ impl<C: Consensus> LeaderLoop<C> {
         debug!(?event, "state event");
 
         match event {
-            StateEvent::JobChanged { job_id, job } => self.feed(Event::JobChanged { job_id, job }).await,
+            StateEvent::JobChanged { job_id, job } => {
+                self.feed(Event::JobChanged { job_id, job }).await
+            }
             StateEvent::ExecutionChanged(execution) => self.on_execution_changed(execution).await,
             StateEvent::Reset => {
                 info!("state replaced by a snapshot; rebuilding from the state machine");
@@ -145,7 +165,10 @@ impl<C: Consensus> LeaderLoop<C> {
 
     /// Proposes one `RecordFires` entry. A proposal that times out is handed back to the core,
     /// and the core's commands for that are returned.
-    async fn propose_fires(&mut self, intents: Vec<Intent>) -> Result<Vec<Command>, SchedulerError> {
+    async fn propose_fires(
+        &mut self,
+        intents: Vec<Intent>,
+    ) -> Result<Vec<Command>, SchedulerError> {
         let command = crate::model::Command::RecordFires {
             intents: intents.clone(),
         };
@@ -157,7 +180,9 @@ impl<C: Consensus> LeaderLoop<C> {
             Err(SchedulerError::ProposalTimedOut { after_ms }) => {
                 warn!(after_ms, intents = ?intent_ids(&intents), "RecordFires proposal timed out; requeued");
                 let retry_at = self.retry_instant();
-                Ok(self.core.handle(Event::ProposalFailed { intents, retry_at }))
+                Ok(self
+                    .core
+                    .handle(Event::ProposalFailed { intents, retry_at }))
             }
             Err(error) => {
                 warn!(%error, intents = ?intent_ids(&intents), "RecordFires proposal failed");
@@ -213,7 +238,8 @@ impl<C: Consensus> LeaderLoop<C> {
             return self.flush_outcomes().await;
         }
         if self.flush_at.is_none() {
-            self.flush_at = Some(tokio::time::Instant::now() + self.shared.config.outcome_batch_window);
+            self.flush_at =
+                Some(tokio::time::Instant::now() + self.shared.config.outcome_batch_window);
         }
         Ok(())
     }
@@ -227,12 +253,17 @@ impl<C: Consensus> LeaderLoop<C> {
             return Ok(());
         }
         if leader_term(&self.metrics.borrow(), self.shared.node_id) != Some(self.term) {
-            debug!(dropped = outcomes.len(), "outcomes dropped: leadership of the term lost");
+            debug!(
+                dropped = outcomes.len(),
+                "outcomes dropped: leadership of the term lost"
+            );
             return Err(SchedulerError::NotLeader { leader: None });
         }
 
         let ids = outcome_ids(&outcomes);
-        let command = crate::model::Command::RecordOutcomes { outcomes: outcomes.clone() };
+        let command = crate::model::Command::RecordOutcomes {
+            outcomes: outcomes.clone(),
+        };
         match self.propose(command).await {
             Ok(response) => {
                 debug!(?response, outcomes = ?ids, "outcomes recorded");
@@ -241,7 +272,8 @@ impl<C: Consensus> LeaderLoop<C> {
             Err(SchedulerError::ProposalTimedOut { after_ms }) => {
                 warn!(after_ms, outcomes = ?ids, "RecordOutcomes proposal timed out; kept for another try");
                 self.outcomes.splice(0..0, outcomes);
-                self.flush_at = Some(tokio::time::Instant::now() + self.shared.config.proposal_retry_delay);
+                self.flush_at =
+                    Some(tokio::time::Instant::now() + self.shared.config.proposal_retry_delay);
                 Ok(())
             }
             Err(error) => {
@@ -325,7 +357,9 @@ fn log_outcome(outcome: &Outcome) {
             status_code,
             "attempt succeeded"
         ),
-        OutcomeResult::Failure { error, retryable, .. } => warn!(
+        OutcomeResult::Failure {
+            error, retryable, ..
+        } => warn!(
             execution.id = %outcome.execution_id,
             attempt = outcome.attempt,
             retryable,
@@ -340,7 +374,9 @@ fn intent_ids(intents: &[Intent]) -> Vec<String> {
         .iter()
         .map(|intent| match intent {
             Intent::Fire(fire) => format!("fire {} at {}", fire.job_id, fire.scheduled_time),
-            Intent::Retry(retry) => format!("retry {} attempt {}", retry.execution_id, retry.attempt),
+            Intent::Retry(retry) => {
+                format!("retry {} attempt {}", retry.execution_id, retry.attempt)
+            }
         })
         .collect()
 }

@@ -1,10 +1,10 @@
 //! The scheduler runtime: runs the core on the Raft leader with a real clock.
 //!
 //! A supervisor task watches this node's Raft metrics. When the node becomes leader of a term
-//! (state `Leader` and `current_leader` is this node), it starts a [`leader::LeaderLoop`] for
-//! that term; when the metrics show anything else, it drops the loop at once, which aborts the
-//! attempts still in flight and drops their outcomes. The next leader retries such attempts
-//! as in doubt, under the same execution id.
+//! (state `Leader` and `current_leader` is this node), it starts a leader loop for that term.
+//! As soon as the metrics show anything else, it drops the loop, which aborts the attempts
+//! still in flight and drops their outcomes. The next leader retries such attempts as in
+//! doubt, under the same execution id.
 //!
 //! **Invariants**
 //! - No attempt is sent unless the metrics show this node leading the attempt's term right
@@ -61,7 +61,7 @@ impl Default for SchedulerConfig {
     }
 }
 
-/// Why a leader loop ended.
+/// Errors that end a leader loop.
 #[derive(thiserror::Error, Debug)]
 pub enum SchedulerError {
     /// Raft reports that this node no longer leads.
