@@ -127,6 +127,8 @@ impl From<&ClusterStatus> for pb::ClusterStatus {
             commit_index: status.commit_index,
             applied_index: status.applied_index,
             members: status.members.iter().map(pb::Member::from).collect(),
+            last_log_index: status.last_log_index,
+            snapshot_index: status.snapshot_index,
         }
     }
 }
@@ -422,6 +424,8 @@ pub struct ClusterJson {
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: u64,
     pub members: Vec<MemberJson>,
 }
 
@@ -443,6 +447,8 @@ impl From<pb::ClusterStatus> for ClusterJson {
             term: status.term,
             commit_index: status.commit_index,
             applied_index: status.applied_index,
+            last_log_index: status.last_log_index,
+            snapshot_index: status.snapshot_index,
             members: status.members.into_iter().map(MemberJson::from).collect(),
         }
     }

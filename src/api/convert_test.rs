@@ -134,6 +134,7 @@ fn cluster_json_has_rest_shape() {
         commit_index: 40,
         applied_index: 39,
         last_log_index: 41,
+        snapshot_index: 30,
         members: vec![MemberStatus {
             id: 1,
             role: "LEADER".to_string(),

@@ -84,6 +84,7 @@ impl FakeCluster {
                 commit_index: 42,
                 applied_index: 42,
                 last_log_index: 42,
+                snapshot_index: 0,
                 members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
             }),
             written: Mutex::new(Vec::new()),

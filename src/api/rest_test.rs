@@ -387,6 +387,37 @@ async fn pause_then_resume_from_now() {
 }
 
 #[tokio::test]
+async fn resume_without_future_instant_conflicts() {
+    let fixture = Fixture::new();
+    let mut body = nestjs_body();
+    // Fires only at the fixture's start instant, so never after it.
+    body["schedule"] = json!("0 0 0 1 1 * 2026");
+    body["status"] = json!("PAUSED");
+    let job = create(&fixture, body).await;
+
+    let uri = format!("/api/jobs/{}/resume", job["id"].as_str().unwrap());
+    let reply = send(&fixture, "PATCH", &uri, None).await;
+
+    let (status, code) = (StatusCode::CONFLICT, "FAILED_PRECONDITION");
+    assert_error(&reply, status, code, "schedule", "0 0 0 1 1 * 2026");
+}
+
+#[tokio::test]
+async fn update_of_paused_job_sets_no_next_time() {
+    let fixture = Fixture::new();
+    let mut body = nestjs_body();
+    body["status"] = json!("PAUSED");
+    let job = create(&fixture, body).await;
+
+    let uri = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+    let reply = send(&fixture, "PUT", &uri, Some(json!({"schedule": "@hourly"}))).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["schedule"], "@hourly");
+    assert_eq!(reply.body["nextExecutionTime"], Value::Null);
+}
+
+#[tokio::test]
 async fn delete_removes_job() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;

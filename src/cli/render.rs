@@ -176,7 +176,7 @@ fn labeled(lines: &[(&str, String)]) -> String {
 }
 
 fn footer(page: u32, limit: u32, shown: usize, total: u64, noun: &str) -> String {
-    format!("page {page} (limit {limit}): {shown} shown, {total} {noun} in total\n")
+    format!("{noun}: {shown} of {total} on page {page} (limit {limit})\n")
 }
 
 #[cfg(test)]
@@ -207,7 +207,7 @@ mod tests {
         let text = job_list_text(&list);
         assert!(text.starts_with("ID "), "{text}");
         assert!(
-            text.ends_with("page 2 (limit 1): 1 shown, 3 jobs in total\n"),
+            text.ends_with("jobs: 1 of 3 on page 2 (limit 1)\n"),
             "{text}"
         );
     }

@@ -69,6 +69,8 @@ pub struct ClusterStatus {
     pub applied_index: u64,
     /// Index of the last entry in this node's log.
     pub last_log_index: u64,
+    /// Last log index covered by this node's latest snapshot; 0 when it has none.
+    pub snapshot_index: u64,
     pub members: Vec<MemberStatus>,
 }
 
@@ -355,6 +357,7 @@ pub fn status_from_metrics(metrics: &RaftMetrics<NodeId, NodeInfo>) -> ClusterSt
         commit_index: commit_index(metrics).unwrap_or(applied_index),
         applied_index,
         last_log_index: metrics.last_log_index.unwrap_or(0),
+        snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
         members,
     }
 }

@@ -8,9 +8,10 @@
 //! - `CreateJob { job }`: an existing id is rejected with `AlreadyExists { field: "id" }`;
 //!   otherwise the job is stored as given and returned as `Response::Job`.
 //! - `UpdateJob { id, spec, next_execution_time, now }`: an unknown id is rejected with
-//!   `NotFound { field: "id", value: id }`. Otherwise the spec is replaced, `updated_at = now`
-//!   and `next_execution_time` is set as given. When the schedule or the time zone changed,
-//!   `anchor = now`. Returns the job.
+//!   `NotFound { field: "id", value: id }`. Otherwise the spec is replaced and
+//!   `updated_at = now`. When the schedule or the time zone changed, `anchor = now` and
+//!   `next_execution_time` is set as given; otherwise the stored next instant stays, because a
+//!   fire committed after the proposer read the job may have moved it on. Returns the job.
 //! - `PauseJob { id, now }`: `NotFound`, or `status = Paused`, `next_execution_time = None`,
 //!   `updated_at = now`. Returns the job.
 //! - `ResumeJob { id, next_execution_time, now }`: `NotFound`, or `status = Active`,
@@ -236,10 +237,10 @@ fn update_job(
     let timing_changed = job.spec.schedule != spec.schedule || job.spec.time_zone != spec.time_zone;
     if timing_changed {
         job.anchor = now;
+        job.next_execution_time = next_execution_time;
     }
     job.spec = spec.clone();
     job.updated_at = now;
-    job.next_execution_time = next_execution_time;
 
     state.put_job(job.clone());
     Ok(Response::Job(Box::new(job)))

@@ -230,7 +230,8 @@ async fn update_job_keeps_anchor_for_same_schedule() {
     assert_eq!(response, Response::Job(Box::new(stored.clone())));
     assert_eq!(stored.spec, new_spec);
     assert_eq!(stored.updated_at, Timestamp(5_000));
-    assert_eq!(stored.next_execution_time, Some(Timestamp(99_000)));
+    let created = job("job-1");
+    assert_eq!(stored.next_execution_time, created.next_execution_time);
     assert_eq!(stored.anchor, Timestamp(1_000));
     assert_eq!(stored.created_at, Timestamp(1_000));
     assert_eq!(stored.status, JobStatus::Active);
@@ -248,7 +249,9 @@ async fn update_job_new_schedule_moves_anchor() {
             now: Timestamp(5_000),
         })
         .await;
-    assert_eq!(harness.job("job-1").anchor, Timestamp(5_000));
+    let stored = harness.job("job-1");
+    assert_eq!(stored.anchor, Timestamp(5_000));
+    assert_eq!(stored.next_execution_time, Some(Timestamp(305_000)));
 }
 
 #[tokio::test]

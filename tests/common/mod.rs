@@ -158,7 +158,10 @@ impl TestCluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no leader within {timeout:?}; logs in {}", self.dir.path().display());
+        panic!(
+            "no leader within {timeout:?}; logs in {}",
+            self.dir.path().display()
+        );
     }
 
     /// The leader as reported by the running nodes, when they agree on a running one.

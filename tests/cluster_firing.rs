@@ -1,0 +1,282 @@
+//! End-to-end tests on a real three-node cluster: node processes on 127.0.0.1 with their own
+//! sled directories, and a real HTTP receiver.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::DateTime;
+use common::{ClusterOptions, TestCluster, job_body};
+use raftcron::receiver::{Behaviour, Receiver, RecordedRequest};
+use serde_json::Value;
+
+async fn start_receiver() -> Receiver {
+    Receiver::start("127.0.0.1:0", Behaviour::default())
+        .await
+        .expect("start receiver")
+}
+
+fn hook_url(receiver: &Receiver) -> String {
+    format!("http://{}/hook", receiver.address())
+}
+
+/// Scheduled instants (ms) of the requests for `job_id`, with every execution id seen for each.
+fn instants_of(requests: &[RecordedRequest], job_id: &str) -> BTreeMap<i64, BTreeSet<String>> {
+    let mut instants: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for request in requests {
+        if request.header("x-raftcron-job-id") != Some(job_id) {
+            continue;
+        }
+        let scheduled = request
+            .header("x-raftcron-scheduled-time")
+            .expect("scheduled time header");
+        let at = DateTime::parse_from_rfc3339(scheduled)
+            .expect("RFC 3339 scheduled time")
+            .timestamp_millis();
+        let key = request.header("idempotency-key").expect("idempotency key");
+        instants.entry(at).or_default().insert(key.to_string());
+    }
+    instants
+}
+
+/// Asserts every second from the first to the last instant is present, each with one key.
+fn assert_contiguous_seconds(instants: &BTreeMap<i64, BTreeSet<String>>) {
+    let first = *instants.keys().next().expect("at least one instant");
+    let last = *instants.keys().last().expect("at least one instant");
+    let missing: Vec<i64> = (0..=(last - first) / 1000)
+        .map(|step| first + step * 1000)
+        .filter(|at| !instants.contains_key(at))
+        .collect();
+    assert!(missing.is_empty(), "instants never fired: {missing:?}");
+    for (at, keys) in instants {
+        assert_eq!(
+            keys.len(),
+            1,
+            "instant {at} fired with several keys: {keys:?}"
+        );
+    }
+}
+
+async fn pause(cluster: &TestCluster, node: u64, job_id: &str) {
+    let response = cluster
+        .http
+        .patch(cluster.url(node, &format!("/api/jobs/{job_id}/pause")))
+        .send()
+        .await
+        .expect("PATCH pause");
+    assert!(
+        response.status().is_success(),
+        "pause failed: {}",
+        response.status()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_created_on_follower_fires() {
+    let cluster = TestCluster::start(ClusterOptions::default()).await;
+    let receiver = start_receiver().await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = cluster.other_node(leader);
+
+    let body = job_body("every second", "* * * * * *", &hook_url(&receiver));
+    let job = cluster.create_job(follower, &body).await;
+    let job_id = job["id"].as_str().expect("job id").to_string();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let requests = receiver.requests();
+    let instants = instants_of(&requests, &job_id);
+    assert!(instants.len() >= 3, "expected 3+ fires, got {instants:?}");
+    assert_contiguous_seconds(&instants);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/hook");
+    assert_eq!(request.header("x-raftcron-attempt"), Some("1"));
+    assert!(request.header("x-raftcron-fencing-token").is_some());
+    assert_eq!(
+        request.header("x-raftcron-execution-id"),
+        request.header("idempotency-key")
+    );
+
+    let executions = cluster.executions(follower, &job_id).await;
+    assert!(executions.len() >= 3, "executions: {executions:?}");
+    assert!(
+        executions.iter().any(|e| e["status"] == "COMPLETED"),
+        "no COMPLETED execution: {executions:?}"
+    );
+    let job: Value = cluster
+        .http
+        .get(cluster.url(leader, &format!("/api/jobs/{job_id}")))
+        .send()
+        .await
+        .expect("GET job")
+        .json()
+        .await
+        .expect("job JSON");
+    assert!(job["lastExecutionTime"].is_string(), "{job}");
+    assert!(job["nextExecutionTime"].is_string(), "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill_keeps_every_instant_once() {
+    let mut cluster = TestCluster::start(ClusterOptions::default()).await;
+    let receiver = start_receiver().await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+
+    let body = job_body("failover", "* * * * * *", &hook_url(&receiver));
+    let job = cluster.create_job(leader, &body).await;
+    let job_id = job["id"].as_str().expect("job id").to_string();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    cluster.kill(leader);
+    let new_leader = cluster
+        .wait_for_new_leader(leader, Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pause(&cluster, new_leader, &job_id).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let instants = instants_of(&receiver.requests(), &job_id);
+    assert!(instants.len() >= 6, "too few fires: {instants:?}");
+    assert_contiguous_seconds(&instants);
+
+    let executions = cluster.executions(new_leader, &job_id).await;
+    let scheduled: BTreeSet<&str> = executions
+        .iter()
+        .filter_map(|e| e["scheduledTime"].as_str())
+        .collect();
+    assert_eq!(
+        scheduled.len(),
+        executions.len(),
+        "two executions for one instant"
+    );
+    assert_eq!(
+        executions.len(),
+        instants.len(),
+        "records and receiver disagree"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_follower_catches_up() {
+    let mut cluster = TestCluster::start(ClusterOptions::default()).await;
+    let receiver = start_receiver().await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = cluster.other_node(leader);
+
+    cluster.kill(follower);
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let body = job_body(&format!("job {index}"), "@hourly", &hook_url(&receiver));
+        let job = cluster.create_job(leader, &body).await;
+        ids.push(job["id"].as_str().expect("job id").to_string());
+    }
+    cluster.start_node(follower);
+    wait_until_caught_up(&cluster, follower, leader).await;
+
+    for id in &ids {
+        let response = cluster
+            .http
+            .get(cluster.url(follower, &format!("/api/jobs/{id}")))
+            .send()
+            .await
+            .expect("GET job from restarted follower");
+        assert_eq!(
+            response.status(),
+            200,
+            "job {id} missing on node {follower}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_follower_installs_snapshot() {
+    let options = ClusterOptions {
+        snapshot_every_entries: 10,
+        keep_entries_after_snapshot: 2,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = TestCluster::start(options).await;
+    let receiver = start_receiver().await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = cluster.other_node(leader);
+
+    cluster.kill(follower);
+    let mut last_id = String::new();
+    for index in 0..40 {
+        let body = job_body(&format!("job {index}"), "@daily", &hook_url(&receiver));
+        let job = cluster.create_job(leader, &body).await;
+        last_id = job["id"].as_str().expect("job id").to_string();
+    }
+    cluster.start_node(follower);
+    wait_until_caught_up(&cluster, follower, leader).await;
+
+    let list: Value = cluster
+        .http
+        .get(cluster.url(follower, "/api/jobs?limit=100"))
+        .send()
+        .await
+        .expect("GET jobs")
+        .json()
+        .await
+        .expect("list JSON");
+    assert_eq!(list["total"], 40, "{list}");
+    let status = cluster.status(follower).await.expect("follower status");
+    assert!(
+        status["snapshotIndex"].as_u64().unwrap_or(0) > 0,
+        "follower has no snapshot: {status}"
+    );
+    let response = cluster
+        .http
+        .get(cluster.url(follower, &format!("/api/jobs/{last_id}")))
+        .send()
+        .await
+        .expect("GET last job");
+    assert_eq!(response.status(), 200);
+}
+
+/// Waits until `node` has applied everything `leader` has committed.
+async fn wait_until_caught_up(cluster: &TestCluster, node: u64, leader: u64) {
+    let leader_status = cluster.status(leader).await.expect("leader status");
+    let target = leader_status["commitIndex"].as_u64().expect("commit index");
+    for _ in 0..300 {
+        if let Some(status) = cluster.status(node).await
+            && status["appliedIndex"].as_u64().unwrap_or(0) >= target
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "node {node} did not reach index {target}; log:\n{}",
+        cluster.log_text(node)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_without_quorum_fail_fast() {
+    let mut cluster = TestCluster::start(ClusterOptions::default()).await;
+    let receiver = start_receiver().await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let survivor = cluster.other_node(leader);
+    let others: Vec<u64> = cluster
+        .running_ids()
+        .into_iter()
+        .filter(|id| *id != survivor)
+        .collect();
+    for id in others {
+        cluster.kill(id);
+    }
+
+    let body = job_body("no quorum", "@hourly", &hook_url(&receiver));
+    let response = cluster
+        .http
+        .post(cluster.url(survivor, "/api/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .expect("the node answers instead of hanging");
+    assert_eq!(response.status(), 503);
+    let error: Value = response.json().await.expect("error JSON");
+    assert_eq!(error["error"]["code"], "UNAVAILABLE", "{error}");
+}
