@@ -149,6 +149,8 @@ fn cluster_json_has_rest_shape() {
         "term": 7,
         "commitIndex": 40,
         "appliedIndex": 39,
+        "lastLogIndex": 41,
+        "snapshotIndex": 30,
         "members": [{
             "id": 1,
             "role": "LEADER",
