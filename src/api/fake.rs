@@ -186,9 +186,11 @@ impl FakeState {
             Command::UpdateJob {
                 id,
                 spec,
+                status,
                 next_execution_time,
                 now,
             } => self.change(&id, |job| {
+                job.status = status.unwrap_or(job.status);
                 job.spec = spec;
                 job.next_execution_time = next_execution_time;
                 job.updated_at = now;

@@ -349,18 +349,30 @@ async fn update_keeps_next_time_when_schedule_unchanged() {
 }
 
 #[tokio::test]
-async fn update_rejects_status_change() {
+async fn update_changes_status() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
     let id = job["id"].as_str().unwrap();
     let change = json!({"status": "PAUSED"});
+    let reply = send(&fixture, "PUT", &format!("/api/jobs/{id}"), Some(change)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "PAUSED");
+    assert_eq!(reply.body["nextExecutionTime"], Value::Null);
+}
+
+#[tokio::test]
+async fn update_rejects_unknown_status() {
+    let fixture = Fixture::new();
+    let job = create(&fixture, nestjs_body()).await;
+    let id = job["id"].as_str().unwrap();
+    let change = json!({"status": "SLEEPING"});
     let reply = send(&fixture, "PUT", &format!("/api/jobs/{id}"), Some(change)).await;
     assert_error(
         &reply,
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",
         "status",
-        "PAUSED",
+        "SLEEPING",
     );
 }
 

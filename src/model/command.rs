@@ -5,18 +5,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cause, Execution, ExecutionId, Job, JobId, JobSpec, Timestamp};
+use super::{Cause, Execution, ExecutionId, Job, JobId, JobSpec, JobStatus, Timestamp};
 
 /// A change to the replicated state.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Stores a new job. Rejected when the id exists.
     CreateJob { job: Job },
-    /// Replaces a job's spec.
+    /// Replaces a job's spec and, when `status` is set, its status.
     UpdateJob {
         id: JobId,
         spec: JobSpec,
-        /// Next instant under the new spec, computed by the proposer.
+        /// The new status; `None` keeps the current one.
+        status: Option<JobStatus>,
+        /// Next instant under the new spec, computed by the proposer; used when the timing
+        /// changed or the job becomes ACTIVE.
         next_execution_time: Option<Timestamp>,
         now: Timestamp,
     },

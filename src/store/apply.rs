@@ -7,11 +7,12 @@
 //! Rules, per command:
 //! - `CreateJob { job }`: an existing id is rejected with `AlreadyExists { field: "id" }`;
 //!   otherwise the job is stored as given and returned as `Response::Job`.
-//! - `UpdateJob { id, spec, next_execution_time, now }`: an unknown id is rejected with
-//!   `NotFound { field: "id", value: id }`. Otherwise the spec is replaced and
-//!   `updated_at = now`. When the schedule or the time zone changed, `anchor = now` and
-//!   `next_execution_time` is set as given; otherwise the stored next instant stays, because a
-//!   fire committed after the proposer read the job may have moved it on. Returns the job.
+//! - `UpdateJob { id, spec, status, next_execution_time, now }`: an unknown id is rejected with
+//!   `NotFound { field: "id", value: id }`. Otherwise the spec is replaced, the status too when
+//!   given, and `updated_at = now`. When the schedule or the time zone changed, or the job
+//!   becomes ACTIVE, `anchor = now` and `next_execution_time` is set as given; otherwise the
+//!   stored next instant stays, because a fire committed after the proposer read the job may
+//!   have moved it on. A job left PAUSED or DISABLED has no next instant. Returns the job.
 //! - `PauseJob { id, now }`: `NotFound`, or `status = Paused`, `next_execution_time = None`,
 //!   `updated_at = now`. Returns the job.
 //! - `ResumeJob { id, next_execution_time, now }`: `NotFound`, or `status = Active`,
@@ -130,9 +131,18 @@ pub(crate) fn apply_command(
         Command::UpdateJob {
             id,
             spec,
+            status,
             next_execution_time,
             now,
-        } => update_job(&mut state, id, spec, *next_execution_time, *now)?,
+        } => {
+            let change = JobUpdate {
+                spec,
+                status: *status,
+                next_execution_time: *next_execution_time,
+                now: *now,
+            };
+            update_job(&mut state, id, change)?
+        }
         Command::PauseJob { id, now } => pause_job(&mut state, id, *now)?,
         Command::ResumeJob {
             id,
@@ -221,26 +231,36 @@ fn create_job(state: &mut Pending, job: &Job) -> Result<Response, StoreError> {
     Ok(Response::Job(Box::new(job.clone())))
 }
 
-fn update_job(
-    state: &mut Pending,
-    id: &str,
-    spec: &JobSpec,
+/// The fields of an `UpdateJob` command after the id.
+struct JobUpdate<'a> {
+    spec: &'a JobSpec,
+    status: Option<JobStatus>,
     next_execution_time: Option<Timestamp>,
     now: Timestamp,
-) -> Result<Response, StoreError> {
+}
+
+fn update_job(state: &mut Pending, id: &str, change: JobUpdate) -> Result<Response, StoreError> {
     let mut job = match state.existing_job(id)? {
         Ok(job) => job,
         Err(rejection) => return Ok(rejection),
     };
 
-    // `@every` schedules count from the anchor, so a new schedule starts counting now.
+    // `@every` schedules count from the anchor, so a new schedule or a resume starts counting
+    // now, like ResumeJob.
+    let spec = change.spec;
     let timing_changed = job.spec.schedule != spec.schedule || job.spec.time_zone != spec.time_zone;
-    if timing_changed {
-        job.anchor = now;
-        job.next_execution_time = next_execution_time;
+    let status = change.status.unwrap_or(job.status);
+    let activated = status == JobStatus::Active && job.status != JobStatus::Active;
+    if timing_changed || activated {
+        job.anchor = change.now;
+        job.next_execution_time = change.next_execution_time;
     }
+    if status != JobStatus::Active {
+        job.next_execution_time = None;
+    }
+    job.status = status;
     job.spec = spec.clone();
-    job.updated_at = now;
+    job.updated_at = change.now;
 
     state.put_job(job.clone());
     Ok(Response::Job(Box::new(job)))

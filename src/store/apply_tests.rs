@@ -203,6 +203,7 @@ async fn update_job_unknown_id_is_not_found() {
         .apply(Command::UpdateJob {
             id: "missing".to_string(),
             spec: spec("* * * * *"),
+            status: None,
             next_execution_time: None,
             now: Timestamp(5_000),
         })
@@ -221,6 +222,7 @@ async fn update_job_keeps_anchor_for_same_schedule() {
         .apply(Command::UpdateJob {
             id: "job-1".to_string(),
             spec: new_spec.clone(),
+            status: None,
             next_execution_time: Some(Timestamp(99_000)),
             now: Timestamp(5_000),
         })
@@ -245,6 +247,7 @@ async fn update_job_new_schedule_moves_anchor() {
         .apply(Command::UpdateJob {
             id: "job-1".to_string(),
             spec: spec("@every 5m"),
+            status: None,
             next_execution_time: Some(Timestamp(305_000)),
             now: Timestamp(5_000),
         })
@@ -265,6 +268,7 @@ async fn update_job_new_time_zone_moves_anchor() {
         .apply(Command::UpdateJob {
             id: "job-1".to_string(),
             spec: new_spec,
+            status: None,
             next_execution_time: None,
             now: Timestamp(7_000),
         })
@@ -807,6 +811,7 @@ async fn retry_follows_current_job_spec() {
         .apply(Command::UpdateJob {
             id: "job-1".to_string(),
             spec: no_retry,
+            status: None,
             next_execution_time: None,
             now: Timestamp(10_500),
         })
@@ -1017,4 +1022,47 @@ async fn rejected_command_sends_no_event() {
         })
         .await;
     assert!(events.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn update_job_with_status_pauses() {
+    let mut harness = Harness::new();
+    harness.create(job("job-1")).await;
+    harness
+        .apply(Command::UpdateJob {
+            id: "job-1".to_string(),
+            spec: spec("0 0 * * *"),
+            status: Some(JobStatus::Paused),
+            next_execution_time: Some(Timestamp(99_000)),
+            now: Timestamp(5_000),
+        })
+        .await;
+    let stored = harness.job("job-1");
+    assert_eq!(stored.status, JobStatus::Paused);
+    assert_eq!(stored.next_execution_time, None);
+}
+
+#[tokio::test]
+async fn update_job_activating_sets_anchor_and_next() {
+    let mut harness = Harness::new();
+    harness.create(job("job-1")).await;
+    harness
+        .apply(Command::PauseJob {
+            id: "job-1".to_string(),
+            now: Timestamp(2_000),
+        })
+        .await;
+    harness
+        .apply(Command::UpdateJob {
+            id: "job-1".to_string(),
+            spec: spec("0 0 * * *"),
+            status: Some(JobStatus::Active),
+            next_execution_time: Some(Timestamp(99_000)),
+            now: Timestamp(5_000),
+        })
+        .await;
+    let stored = harness.job("job-1");
+    assert_eq!(stored.status, JobStatus::Active);
+    assert_eq!(stored.anchor, Timestamp(5_000));
+    assert_eq!(stored.next_execution_time, Some(Timestamp(99_000)));
 }

@@ -65,17 +65,17 @@ impl ApiService {
         self.cluster.read_barrier().await?;
         let current = self.load_job("id", id)?;
 
-        check_status_unchanged(&input, current.status)?;
+        let status = input.status_or(current.status)?;
         let spec = input.into_updated_spec(&current.spec)?;
         let now = self.now();
-        let next_execution_time = next_after_update(&current, &spec, now)?;
+        let next_execution_time = next_after_update(&current, &spec, status, now)?;
 
-        // NOTE: the current job was read before the write, so a fire committed in between
-        // leaves `next_execution_time` stale when the schedule is unchanged. The execution id,
-        // derived from job and instant, keeps that instant from running twice.
+        // The state machine keeps its stored next instant when neither the timing nor the
+        // status changes, so a fire committed after this read is not undone.
         let command = Command::UpdateJob {
             id: id.to_string(),
             spec,
+            status: (status != current.status).then_some(status),
             next_execution_time,
             now,
         };
@@ -146,32 +146,22 @@ fn first_fire(spec: &JobSpec, now: Timestamp) -> Result<Timestamp, ApiError> {
     })
 }
 
-fn check_status_unchanged(input: &JobInput, current: JobStatus) -> Result<(), ApiError> {
-    let requested = input.status_or(current)?;
-    if requested != current {
-        let expected = format!(
-            "an update cannot change the status from {}; use the pause or resume call",
-            current.as_str()
-        );
-        return Err(ApiError::invalid("status", requested.as_str(), &expected));
-    }
-    Ok(())
-}
-
-/// Computes the next instant after an update. It is recomputed when the schedule of an ACTIVE
-/// job changed, `None` when the schedule of an inactive job changed, and kept otherwise.
+/// Computes the next instant after an update to `spec` and `status`: from now when an ACTIVE
+/// job gets a new schedule or an inactive job becomes ACTIVE, `None` for an inactive job, and
+/// the current one otherwise.
 fn next_after_update(
     current: &Job,
     spec: &JobSpec,
+    status: JobStatus,
     now: Timestamp,
 ) -> Result<Option<Timestamp>, ApiError> {
+    if status != JobStatus::Active {
+        return Ok(None);
+    }
     let schedule_changed =
         spec.schedule != current.spec.schedule || spec.time_zone != current.spec.time_zone;
-    if !schedule_changed {
-        return Ok(current.next_execution_time);
+    if schedule_changed || current.status != JobStatus::Active {
+        return first_fire(spec, now).map(Some);
     }
-    match current.status {
-        JobStatus::Active => first_fire(spec, now).map(Some),
-        JobStatus::Paused | JobStatus::Disabled => Ok(None),
-    }
+    Ok(current.next_execution_time)
 }
