@@ -36,7 +36,7 @@ impl From<&Job> for pb::Job {
                 body: http.body.clone(),
                 timeout: http.timeout_ms,
             }),
-            retry_strategy: Some(pb::RetryStrategy::from(job.spec.retry)),
+            retry_strategy: Some(pb::RetryStrategy::from(job.spec.retry.clone())),
             status: job.status.as_str().to_string(),
             last_execution_time: job.last_execution_time.map(Timestamp::to_rfc3339),
             next_execution_time: job.next_execution_time.map(Timestamp::to_rfc3339),

@@ -9,8 +9,10 @@ use crate::model::{
 
 fn sample_job() -> Job {
     Job {
+        stats: crate::model::JobStats::default(),
         id: "6f0c1f2e-0000-4000-8000-000000000001".to_string(),
         spec: JobSpec {
+            policies: crate::model::JobPolicies::default(),
             name: "nightly-report".to_string(),
             description: "Sends the nightly report".to_string(),
             schedule: "0 2 * * *".to_string(),
@@ -23,6 +25,9 @@ fn sample_job() -> Job {
                 timeout_ms: 5000,
             }),
             retry: RetryStrategy {
+                jitter_permille: 0,
+                max_interval_ms: None,
+                retry_on: None,
                 attempts: 3,
                 backoff: Backoff::Exponential,
                 interval_ms: 1000,
@@ -40,6 +45,7 @@ fn sample_job() -> Job {
 
 fn sample_execution() -> Execution {
     Execution {
+        redispatches: 0,
         id: "e-1".to_string(),
         job_id: "j-1".to_string(),
         scheduled_time: Timestamp(1_767_229_200_000),

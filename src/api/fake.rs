@@ -280,6 +280,7 @@ impl FakeState {
 
 fn running_execution(id: String, intent: FireIntent, log_index: u64) -> Execution {
     Execution {
+        redispatches: 0,
         id,
         job_id: intent.job_id,
         scheduled_time: intent.scheduled_time,
@@ -309,6 +310,8 @@ pub async fn serve(api: ApiService) -> std::net::SocketAddr {
 /// Builds a FAILED execution of `job_id`, scheduled at `at`.
 pub fn failed_execution(job_id: &str, at: Timestamp) -> Execution {
     let intent = FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: at,
         cause: Cause::Schedule,

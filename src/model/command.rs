@@ -47,6 +47,20 @@ pub enum Intent {
     /// Starts another attempt of an open execution: a due retry, or an attempt left in doubt by
     /// an earlier leader.
     Retry(RetryIntent),
+    /// Records schedule instants that will not run (misfire policy or starting deadline).
+    Skip(SkipIntent),
+}
+
+/// Schedule instants of one job that the proposer decided not to run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SkipIntent {
+    pub job_id: JobId,
+    /// How many instants are skipped.
+    pub instants: u32,
+    /// The latest skipped instant; the job's `last_execution_time` does not move back.
+    pub latest: Timestamp,
+    /// The job's next instant after the skipped ones.
+    pub next_execution_time: Option<Timestamp>,
 }
 
 /// A request to start a new execution of a job.
@@ -62,6 +76,10 @@ pub struct FireIntent {
     pub next_execution_time: Option<Timestamp>,
     /// For a RETRY execution, the failed execution it retries.
     pub retry_of: Option<ExecutionId>,
+    /// A missed instant run late under the misfire policy; counted on the job.
+    pub caught_up: bool,
+    /// A manual run that ignores the job's concurrency policy.
+    pub force: bool,
 }
 
 /// A request to start attempt number `attempt` of an open execution.
@@ -71,6 +89,8 @@ pub struct RetryIntent {
     /// The attempt to start: the execution's current `attempt_count` plus one.
     pub attempt: u32,
     pub decided_at: Timestamp,
+    /// The previous attempt was sent by an earlier leader and has no outcome.
+    pub in_doubt: bool,
 }
 
 /// The result of one attempt.
@@ -81,6 +101,8 @@ pub struct Outcome {
     pub attempt: u32,
     pub finished_at: Timestamp,
     pub result: OutcomeResult,
+    /// Random number from 0 to 1000 drawn by the proposer for the retry delay's jitter.
+    pub jitter_sample: u16,
 }
 
 /// What one attempt returned.
@@ -96,7 +118,8 @@ pub enum OutcomeResult {
         body: Option<String>,
         /// What went wrong, for the execution record.
         error: String,
-        /// Whether another attempt may succeed (network errors, timeouts, 5xx, 429).
+        /// For a failure with no status code (connect error, timeout): whether another
+        /// attempt may succeed. A status code is judged by the job's `retry_on` instead.
         retryable: bool,
     },
 }
@@ -155,4 +178,8 @@ pub enum SkipReason {
     StaleAttempt(ExecutionId),
     /// The execution retried by a RETRY run is missing or not FAILED.
     NotRetryable(ExecutionId),
+    /// The job forbids overlapping runs and this execution is still open.
+    ConcurrencyForbidden(ExecutionId),
+    /// Recorded as missed by a `Skip` intent: counted on the job, nothing started.
+    Missed(JobId),
 }

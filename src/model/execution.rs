@@ -111,6 +111,8 @@ pub struct Execution {
     pub cause: Cause,
     /// For a RETRY execution, the failed execution it retries.
     pub retry_of: Option<ExecutionId>,
+    /// Attempts re-sent because an earlier leader left them in doubt (sent, no outcome).
+    pub redispatches: u32,
     /// Raft term of the log entry that started the current attempt.
     pub attempt_term: u64,
     /// Raft log index of the entry that started the current attempt; it grows with every

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Backoff, HttpTrigger, JobSpec, JobStatus, RetryStrategy, Trigger};
+use super::{Backoff, HttpTrigger, JobPolicies, JobSpec, JobStatus, RetryStrategy, Trigger};
 use crate::schedule::Schedule;
 
 /// Time allowed for an HTTP request when `triggerConfig.timeout` is absent, in milliseconds.
@@ -135,6 +135,7 @@ impl JobInput {
             }),
             retry: RetryStrategy::none(),
             tags: Vec::new(),
+            policies: JobPolicies::default(),
         };
         let status = self.status_or(JobStatus::Active)?;
         Ok((self.merge_into(base)?, status))

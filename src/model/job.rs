@@ -119,7 +119,7 @@ impl Backoff {
 }
 
 /// How a failed attempt is retried.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RetryStrategy {
     /// Maximum number of attempts, the first one included; 0 and 1 both mean no retry.
     pub attempts: u32,
@@ -127,6 +127,12 @@ pub struct RetryStrategy {
     pub backoff: Backoff,
     /// Base delay between attempts, in milliseconds.
     pub interval_ms: u64,
+    /// Upper bound of one delay before jitter, in milliseconds.
+    pub max_interval_ms: Option<u64>,
+    /// Largest random extra delay, in thousandths of the delay (0 to 1000).
+    pub jitter_permille: u16,
+    /// HTTP status codes worth another attempt; `None` means every 5xx and 429.
+    pub retry_on: Option<Vec<u16>>,
 }
 
 /// Upper bound of one computed retry delay: one day, in milliseconds.
@@ -139,7 +145,28 @@ impl RetryStrategy {
             attempts: 1,
             backoff: Backoff::Fixed,
             interval_ms: 0,
+            max_interval_ms: None,
+            jitter_permille: 0,
+            retry_on: None,
         }
+    }
+
+    /// Returns whether a response with `status_code` is worth another attempt.
+    pub fn retries_status(&self, status_code: u16) -> bool {
+        match &self.retry_on {
+            Some(codes) => codes.contains(&status_code),
+            None => status_code >= 500 || status_code == 429,
+        }
+    }
+
+    /// The delay before the retry that follows attempt `attempt`, with jitter: `sample` is a
+    /// random number from 0 to 1000 drawn by the proposer, so applying stays deterministic.
+    pub fn delay_with_jitter(&self, attempt: u32, sample: u16) -> u64 {
+        let delay = self.delay_after(attempt);
+        let permille = u64::from(self.jitter_permille.min(1000));
+        let sample = u64::from(sample.min(1000));
+        let jitter = u128::from(delay) * u128::from(permille) * u128::from(sample) / 1_000_000;
+        delay.saturating_add(u64::try_from(jitter).unwrap_or(u64::MAX))
     }
 
     /// Returns whether another attempt is allowed after `attempt` attempts were made.
@@ -148,7 +175,7 @@ impl RetryStrategy {
     }
 
     /// The delay before the retry that follows attempt number `attempt` (1-based), in
-    /// milliseconds, capped at one day.
+    /// milliseconds, before jitter: capped at `max_interval_ms` and at one day.
     pub fn delay_after(&self, attempt: u32) -> u64 {
         let delay = match self.backoff {
             Backoff::Fixed => self.interval_ms,
@@ -157,8 +184,104 @@ impl RetryStrategy {
                 self.interval_ms.saturating_mul(1u64 << shift)
             }
         };
-        delay.min(MAX_RETRY_DELAY_MS)
+        let cap = self.max_interval_ms.unwrap_or(MAX_RETRY_DELAY_MS);
+        delay.min(cap).min(MAX_RETRY_DELAY_MS)
     }
+}
+
+/// What happens to instants missed while no leader could fire them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MisfirePolicy {
+    /// One run for the latest missed instant, then the normal cadence.
+    FireOnce,
+    /// Every missed instant, oldest first, at most `max_catch_up` of them.
+    FireAll,
+    /// No run for missed instants.
+    Skip,
+}
+
+impl MisfirePolicy {
+    /// The upper-case name used by the APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MisfirePolicy::FireOnce => "FIRE_ONCE",
+            MisfirePolicy::FireAll => "FIRE_ALL",
+            MisfirePolicy::Skip => "SKIP",
+        }
+    }
+}
+
+/// What happens when an instant comes while a run of the same job is still open.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConcurrencyPolicy {
+    /// Runs overlap.
+    Allow,
+    /// The new instant is skipped and counted while a run is RUNNING or RETRYING.
+    Forbid,
+    /// The open run is ended as FAILED ("replaced"), then the new one starts.
+    Replace,
+}
+
+impl ConcurrencyPolicy {
+    /// The upper-case name used by the APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::Allow => "ALLOW",
+            ConcurrencyPolicy::Forbid => "FORBID",
+            ConcurrencyPolicy::Replace => "REPLACE",
+        }
+    }
+}
+
+/// How much finished execution history a job keeps.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Finished executions kept, newest first.
+    pub max_count: u32,
+    /// Finished executions older than this (by scheduled time) are removed, in milliseconds.
+    pub max_age_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_count: 100,
+            max_age_ms: 7 * 86_400_000,
+        }
+    }
+}
+
+/// Per-job rules for missed instants, overlapping runs and history.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobPolicies {
+    pub misfire: MisfirePolicy,
+    /// Most missed instants fired under FIRE_ALL.
+    pub max_catch_up: u32,
+    /// Instants older than this when they could fire are dropped, in milliseconds.
+    pub starting_deadline_ms: Option<u64>,
+    pub concurrency: ConcurrencyPolicy,
+    pub retention: Retention,
+}
+
+impl Default for JobPolicies {
+    fn default() -> Self {
+        JobPolicies {
+            misfire: MisfirePolicy::FireOnce,
+            max_catch_up: 10,
+            starting_deadline_ms: None,
+            concurrency: ConcurrencyPolicy::Allow,
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// Counters of instants that did not run on time.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobStats {
+    /// Instants not run: skipped by the misfire policy, the starting deadline or FORBID.
+    pub skipped_instants: u64,
+    /// Missed instants run late by the misfire policy.
+    pub caught_up_instants: u64,
 }
 
 /// The client-defined part of a job, already validated.
@@ -178,6 +301,8 @@ pub struct JobSpec {
     pub retry: RetryStrategy,
     /// Labels for filtering lists.
     pub tags: Vec<String>,
+    /// Rules for missed instants, overlapping runs and history.
+    pub policies: JobPolicies,
 }
 
 /// A job as the cluster stores it.
@@ -200,6 +325,8 @@ pub struct Job {
     pub created_at: Timestamp,
     /// When the job was last changed by a client.
     pub updated_at: Timestamp,
+    /// Instants skipped or run late.
+    pub stats: JobStats,
 }
 
 #[cfg(test)]
@@ -211,6 +338,9 @@ mod tests {
             attempts: 4,
             backoff,
             interval_ms: 1000,
+            max_interval_ms: None,
+            jitter_permille: 0,
+            retry_on: None,
         }
     }
 
@@ -233,6 +363,35 @@ mod tests {
     fn delay_is_capped_at_one_day() {
         let retry = strategy(Backoff::Exponential);
         assert_eq!(retry.delay_after(200), MAX_RETRY_DELAY_MS);
+    }
+
+    #[test]
+    fn max_interval_caps_delay() {
+        let mut retry = strategy(Backoff::Exponential);
+        retry.max_interval_ms = Some(3000);
+        assert_eq!(retry.delay_after(2), 2000);
+        assert_eq!(retry.delay_after(3), 3000);
+        assert_eq!(retry.delay_after(9), 3000);
+    }
+
+    #[test]
+    fn jitter_adds_sampled_share() {
+        let mut retry = strategy(Backoff::Fixed);
+        retry.jitter_permille = 500;
+        assert_eq!(retry.delay_with_jitter(1, 0), 1000);
+        assert_eq!(retry.delay_with_jitter(1, 1000), 1500);
+        assert_eq!(retry.delay_with_jitter(1, 500), 1250);
+    }
+
+    #[test]
+    fn default_retry_statuses() {
+        let mut retry = strategy(Backoff::Fixed);
+        assert!(retry.retries_status(503));
+        assert!(retry.retries_status(429));
+        assert!(!retry.retries_status(404));
+        retry.retry_on = Some(vec![409]);
+        assert!(retry.retries_status(409));
+        assert!(!retry.retries_status(503));
     }
 
     #[test]

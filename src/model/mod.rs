@@ -13,12 +13,13 @@ mod time;
 
 pub use command::{
     Command, FireDecision, FireIntent, Intent, Outcome, OutcomeResult, Rejection, Response,
-    RetryIntent, SkipReason,
+    RetryIntent, SkipIntent, SkipReason,
 };
 pub use execution::{Cause, Execution, ExecutionId, ExecutionResult, ExecutionStatus};
 pub use input::{JobInput, RetryInput, TriggerInput, ValidationError};
 pub use job::{
-    Backoff, HttpTrigger, Job, JobId, JobSpec, JobStatus, RetryStrategy, Trigger, TriggerType,
+    Backoff, ConcurrencyPolicy, HttpTrigger, Job, JobId, JobPolicies, JobSpec, JobStats, JobStatus,
+    MisfirePolicy, Retention, RetryStrategy, Trigger, TriggerType,
 };
 pub use time::Timestamp;
 

@@ -35,8 +35,10 @@ mod tests {
             timeout_ms: 1000,
         };
         Job {
+            stats: crate::model::JobStats::default(),
             id: "job-1".to_string(),
             spec: JobSpec {
+                policies: crate::model::JobPolicies::default(),
                 name: "job".to_string(),
                 description: String::new(),
                 schedule: schedule.to_string(),

@@ -59,7 +59,7 @@ use super::trees::{StateTrees, StateWrites};
 use crate::model::{
     Cause, Command, Execution, ExecutionId, ExecutionResult, ExecutionStatus, FireDecision,
     FireIntent, Intent, Job, JobId, JobSpec, JobStatus, MAX_RESULT_BODY_BYTES, Outcome,
-    OutcomeResult, Rejection, Response, RetryIntent, SkipReason, Timestamp,
+    OutcomeResult, Rejection, Response, RetryIntent, SkipIntent, SkipReason, Timestamp,
 };
 use crate::raft_types::LogId;
 
@@ -325,10 +325,28 @@ fn record_fires(
         let decision = match intent {
             Intent::Fire(fire) => decide_fire(state, log_id, fire)?,
             Intent::Retry(retry) => decide_retry(state, log_id, retry)?,
+            Intent::Skip(skip) => record_skip(state, skip)?,
         };
         decisions.push(decision);
     }
     Ok(Response::Fires(decisions))
+}
+
+/// Counts missed instants on the job and moves its last and next instants forward.
+fn record_skip(state: &mut Pending, skip: &SkipIntent) -> Result<FireDecision, StoreError> {
+    let Some(mut job) = state.job(&skip.job_id)? else {
+        return Ok(skipped(SkipReason::JobNotFound(skip.job_id.clone())));
+    };
+    job.stats.skipped_instants += u64::from(skip.instants);
+    if job
+        .last_execution_time
+        .is_none_or(|last| skip.latest >= last)
+    {
+        job.last_execution_time = Some(skip.latest);
+        job.next_execution_time = skip.next_execution_time;
+    }
+    state.put_job(job);
+    Ok(skipped(SkipReason::Missed(skip.job_id.clone())))
 }
 
 fn skipped(reason: SkipReason) -> FireDecision {
@@ -393,6 +411,7 @@ fn new_execution(id: ExecutionId, log_id: &LogId, fire: &FireIntent) -> Executio
         error: None,
         cause: fire.cause,
         retry_of,
+        redispatches: 0,
         attempt_term: log_id.leader_id.term,
         attempt_index: log_id.index,
     }

@@ -64,6 +64,7 @@ impl Harness {
 
     async fn retry(&mut self, execution_id: &str, attempt: u32) -> FireDecision {
         let intent = Intent::Retry(RetryIntent {
+            in_doubt: false,
             execution_id: execution_id.to_string(),
             attempt,
             decided_at: Timestamp(50_000),
@@ -93,6 +94,8 @@ impl Harness {
 
 fn schedule_fire(job_id: &str, scheduled_ms: i64, next_ms: Option<i64>) -> FireIntent {
     FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: Timestamp(scheduled_ms),
         cause: Cause::Schedule,
@@ -120,6 +123,7 @@ fn retry_fire(job_id: &str, requested_ms: i64, retry_of: Option<&str>) -> FireIn
 
 fn success(execution_id: &str, attempt: u32, finished_ms: i64) -> Outcome {
     Outcome {
+        jitter_sample: 0,
         execution_id: execution_id.to_string(),
         attempt,
         finished_at: Timestamp(finished_ms),
@@ -132,6 +136,7 @@ fn success(execution_id: &str, attempt: u32, finished_ms: i64) -> Outcome {
 
 fn failure(execution_id: &str, attempt: u32, finished_ms: i64, retryable: bool) -> Outcome {
     Outcome {
+        jitter_sample: 0,
         execution_id: execution_id.to_string(),
         attempt,
         finished_at: Timestamp(finished_ms),
@@ -445,6 +450,7 @@ async fn schedule_fire_creates_running_execution() {
 
     let id = Execution::derive_id("job-1", Timestamp(10_000), Cause::Schedule);
     let expected = Execution {
+        redispatches: 0,
         id: id.clone(),
         job_id: "job-1".to_string(),
         scheduled_time: Timestamp(10_000),
@@ -835,6 +841,7 @@ async fn failure_without_response_keeps_result() {
     harness.retry(&execution.id, 2).await;
 
     let timeout = Outcome {
+        jitter_sample: 0,
         execution_id: execution.id.clone(),
         attempt: 2,
         finished_at: Timestamp(13_000),

@@ -102,6 +102,8 @@ mod tests {
             payload: EntryPayload::Membership(membership()),
         };
         let fire = Intent::Fire(FireIntent {
+            caught_up: false,
+            force: false,
             job_id: "job-1".to_string(),
             scheduled_time: crate::model::Timestamp(-1_000),
             cause: crate::model::Cause::Schedule,

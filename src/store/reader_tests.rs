@@ -33,6 +33,8 @@ fn create(job: Job) -> Command {
 
 fn fire_at(job_id: &str, scheduled_ms: i64, cause: Cause) -> Intent {
     Intent::Fire(FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: Timestamp(scheduled_ms),
         cause,
@@ -44,6 +46,7 @@ fn fire_at(job_id: &str, scheduled_ms: i64, cause: Cause) -> Intent {
 
 fn complete(job_id: &str, scheduled_ms: i64) -> Outcome {
     Outcome {
+        jitter_sample: 0,
         execution_id: execution(job_id, scheduled_ms).id,
         attempt: 1,
         finished_at: Timestamp(scheduled_ms + 1),

@@ -52,6 +52,8 @@ fn membership_entry(index: u64) -> Entry {
 
 fn fire_entry(index: u64, job_id: &str, scheduled_ms: i64) -> Entry {
     let intent = Intent::Fire(FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: Timestamp(scheduled_ms),
         cause: Cause::Schedule,

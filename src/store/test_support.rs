@@ -58,6 +58,7 @@ pub(crate) fn command_entry(
 
 pub(crate) fn spec(schedule: &str) -> JobSpec {
     JobSpec {
+        policies: crate::model::JobPolicies::default(),
         name: "nightly report".to_string(),
         description: String::new(),
         schedule: schedule.to_string(),
@@ -70,6 +71,9 @@ pub(crate) fn spec(schedule: &str) -> JobSpec {
             timeout_ms: 1_000,
         }),
         retry: RetryStrategy {
+            jitter_permille: 0,
+            max_interval_ms: None,
+            retry_on: None,
             attempts: 3,
             backoff: Backoff::Exponential,
             interval_ms: 1_000,
@@ -80,6 +84,7 @@ pub(crate) fn spec(schedule: &str) -> JobSpec {
 
 pub(crate) fn job(id: &str) -> Job {
     Job {
+        stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: spec("0 0 * * *"),
         status: JobStatus::Active,
@@ -94,6 +99,7 @@ pub(crate) fn job(id: &str) -> Job {
 pub(crate) fn execution(job_id: &str, scheduled_ms: i64) -> Execution {
     let scheduled_time = Timestamp(scheduled_ms);
     Execution {
+        redispatches: 0,
         id: Execution::derive_id(job_id, scheduled_time, Cause::Schedule),
         job_id: job_id.to_string(),
         scheduled_time,

@@ -101,8 +101,10 @@ fn job(url: &str, timeout_ms: u64) -> Job {
         timeout_ms,
     };
     Job {
+        stats: crate::model::JobStats::default(),
         id: "job-1".to_string(),
         spec: JobSpec {
+            policies: crate::model::JobPolicies::default(),
             name: "nightly".to_string(),
             description: String::new(),
             schedule: "@every 1m".to_string(),
@@ -123,6 +125,7 @@ fn job(url: &str, timeout_ms: u64) -> Job {
 fn execution(attempt: u32, attempt_index: u64) -> Execution {
     let scheduled_time = Timestamp(1_767_225_600_000);
     Execution {
+        redispatches: 0,
         id: Execution::derive_id("job-1", scheduled_time, Cause::Schedule),
         job_id: "job-1".to_string(),
         scheduled_time,

@@ -99,6 +99,8 @@ impl ApiService {
             decided_at: now,
             next_execution_time: None,
             retry_of,
+            caught_up: false,
+            force: false,
         }
     }
 
@@ -143,6 +145,16 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
             message: format!("job {job_id:?} is not ACTIVE; resume it first"),
             value: job_id,
         },
+        SkipReason::ConcurrencyForbidden(execution_id) => ApiError::FailedPrecondition {
+            field: job_field.to_string(),
+            message: format!(
+                "the job forbids overlapping runs and execution {execution_id:?} is still open"
+            ),
+            value: execution_id,
+        },
+        SkipReason::Missed(job_id) => ApiError::Internal(format!(
+            "a client run of job {job_id:?} was recorded as a missed instant"
+        )),
         SkipReason::StaleAttempt(execution_id) => ApiError::FailedPrecondition {
             field: "executionId".to_string(),
             message: format!(

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::model::{Command, Job, JobInput, JobSpec, JobStatus, Response, Timestamp};
+use crate::model::{Command, Job, JobInput, JobSpec, JobStats, JobStatus, Response, Timestamp};
 use crate::store::JobFilter;
 
 use super::query::{JobQuery, next_fire, page_of, parse_job_status, split_tags};
@@ -29,6 +29,7 @@ impl ApiService {
             next_execution_time,
             created_at: now,
             updated_at: now,
+            stats: JobStats::default(),
         };
 
         let response = self.cluster.write(Command::CreateJob { job }).await?;

@@ -36,8 +36,10 @@ fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
         timeout_ms: 1000,
     };
     Job {
+        stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {
+            policies: crate::model::JobPolicies::default(),
             name: id.to_string(),
             description: String::new(),
             schedule: period_ms.to_string(),
@@ -73,6 +75,7 @@ fn with_status(job: &Job, status: JobStatus, changed_at: i64) -> Job {
 fn execution(job_id: &str, scheduled: i64, attempt: u32, term: u64) -> Execution {
     let scheduled_time = Timestamp(scheduled);
     Execution {
+        redispatches: 0,
         id: Execution::derive_id(job_id, scheduled_time, Cause::Schedule),
         job_id: job_id.to_string(),
         scheduled_time,
@@ -108,6 +111,8 @@ fn finished(execution: &Execution, status: ExecutionStatus) -> Execution {
 
 fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) -> Intent {
     Intent::Fire(FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: Timestamp(at),
         cause: Cause::Schedule,
@@ -119,6 +124,7 @@ fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) -> Intent {
 
 fn retry(execution: &Execution, attempt: u32, decided_at: i64) -> Intent {
     Intent::Retry(RetryIntent {
+        in_doubt: false,
         execution_id: execution.id.clone(),
         attempt,
         decided_at: Timestamp(decided_at),

@@ -148,5 +148,6 @@ fn retry_intent(execution: &Execution, now: Timestamp) -> Intent {
         execution_id: execution.id.clone(),
         attempt: execution.attempt_count + 1,
         decided_at: now,
+        in_doubt: false,
     })
 }

@@ -165,5 +165,7 @@ fn schedule_fire(job: &Job, at: Timestamp, following: Option<Timestamp>, now: Ti
         decided_at: now,
         next_execution_time: following,
         retry_of: None,
+        caught_up: false,
+        force: false,
     })
 }

@@ -252,6 +252,7 @@ impl SchedulerCore {
                 .executions
                 .get(&retry.execution_id)
                 .is_some_and(|open| open.execution.attempt_count + 1 == retry.attempt),
+            Intent::Skip(skip) => self.jobs.contains_key(&skip.job_id),
         }
     }
 

@@ -214,6 +214,7 @@ impl<C: Consensus> LeaderLoop<C> {
                 attempt: execution.attempt_count,
                 finished_at: shared.clock.now(),
                 result,
+                jitter_sample: 0,
             })
         });
     }
@@ -377,6 +378,7 @@ fn intent_ids(intents: &[Intent]) -> Vec<String> {
             Intent::Retry(retry) => {
                 format!("retry {} attempt {}", retry.execution_id, retry.attempt)
             }
+            Intent::Skip(skip) => format!("skip {} x{}", skip.job_id, skip.instants),
         })
         .collect()
 }

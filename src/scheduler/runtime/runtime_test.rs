@@ -246,13 +246,18 @@ fn job(id: &str, url: &str, period_ms: i64, anchor: Timestamp, attempts: u32) ->
         timeout_ms: 2000,
     };
     let retry = RetryStrategy {
+        jitter_permille: 0,
+        max_interval_ms: None,
+        retry_on: None,
         attempts,
         backoff: Backoff::Fixed,
         interval_ms: 100,
     };
     Job {
+        stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {
+            policies: crate::model::JobPolicies::default(),
             name: id.to_string(),
             description: String::new(),
             schedule: period_ms.to_string(),
@@ -272,6 +277,8 @@ fn job(id: &str, url: &str, period_ms: i64, anchor: Timestamp, attempts: u32) ->
 
 fn manual_fire(job_id: &str, at: Timestamp) -> Command {
     let fire = FireIntent {
+        caught_up: false,
+        force: false,
         job_id: job_id.to_string(),
         scheduled_time: at,
         cause: Cause::Manual,
