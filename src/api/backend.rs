@@ -1,8 +1,10 @@
 //! The two things the service layer needs from a node: the replicated log and its local
 //! state.
 //!
-//! They are traits so that the service, REST and gRPC layers can be tested against an
-//! in-memory fake; a node uses [`ClusterClient`] and [`StateReader`].
+//! A node uses [`ClusterClient`] and [`StateReader`]. [`Cluster`] is a trait so that tests of
+//! the service, REST and gRPC layers can replace Raft with a one-node stand-in that applies each
+//! write at once to a real store. Those tests read through [`StateReader`] too, which is the only
+//! implementation of [`StateView`].
 
 use async_trait::async_trait;
 

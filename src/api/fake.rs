@@ -1,58 +1,53 @@
-//! An in-memory stand-in for the cluster and its state, for tests of the API layers.
+//! A one-node stand-in for the cluster over a real store, for tests of the API layers.
 //!
-//! It applies commands with only the rules the API depends on: ids must exist, a retry needs a
-//! FAILED execution, and execution ids are derived. The full rules are in `store::apply`.
+//! Only consensus is replaced. Each write becomes the next log entry of term 1 and is applied at
+//! once by the real state machine (`store::apply`) to a sled store in a temporary directory, and
+//! reads go to that store's real [`StateReader`]. Leadership and the reported cluster status are
+//! settings the tests change.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload};
+use tempfile::TempDir;
 
 use crate::model::{
-    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Job, JobStatus,
-    Rejection, Response, SkipReason, Timestamp,
+    Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Outcome,
+    OutcomeResult, Response, Timestamp,
 };
 use crate::raft::{ClusterError, ClusterStatus, MemberStatus};
-use crate::store::{JobFilter, Page, Paged, StoreError};
+use crate::raft_types::{LogId, NodeId, TypeConfig};
+use crate::store::{StateMachineStore, StateReader, StoreConfig};
 
-use super::backend::{Cluster, StateView};
+use super::backend::Cluster;
 use super::service::{ApiService, Clock};
 
-/// 2026-01-01T00:00:00Z, the fake clock's start.
+/// 2026-01-01T00:00:00Z, the fixture clock's start.
 pub const START: Timestamp = Timestamp(1_767_225_600_000);
 
-#[derive(Default)]
-struct FakeState {
-    jobs: BTreeMap<String, Job>,
-    executions: BTreeMap<String, Execution>,
-    log_index: u64,
-}
+/// The node the fixture serves as, the leader in [`TestCluster`]'s initial status.
+const NODE_ID: NodeId = 1;
 
-/// The fake cluster; it is also the state reader.
-pub struct FakeCluster {
-    state: Mutex<FakeState>,
-    /// When set, writes and read barriers fail with no leader.
-    pub no_leader: std::sync::atomic::AtomicBool,
-    pub status: Mutex<ClusterStatus>,
-    /// Every command written, in order.
-    pub written: Mutex<Vec<Command>>,
-}
+/// The term of every entry the stand-in applies.
+const TERM: u64 = 1;
 
-/// A service over a fresh fake, with a clock that tests move by storing milliseconds.
+/// A service over a fresh store, with a clock that tests move by storing milliseconds.
 pub struct Fixture {
     pub api: ApiService,
-    pub cluster: Arc<FakeCluster>,
+    pub cluster: Arc<TestCluster>,
     pub clock: Arc<AtomicI64>,
 }
 
 impl Fixture {
     pub fn new() -> Self {
-        let cluster = Arc::new(FakeCluster::new());
+        let cluster = Arc::new(TestCluster::open());
         let clock = Arc::new(AtomicI64::new(START.0));
         let reader = Arc::clone(&clock);
         let clock_fn: Clock = Arc::new(move || Timestamp(reader.load(Ordering::SeqCst)));
-        let api = ApiService::with_backends(cluster.clone(), cluster.clone(), clock_fn);
+        let state = Arc::new(cluster.reader.clone());
+        let api = ApiService::with_backends(cluster.clone(), state, clock_fn);
         Fixture {
             api,
             cluster,
@@ -66,35 +61,125 @@ impl Fixture {
     }
 }
 
-impl FakeCluster {
-    fn new() -> Self {
-        let member = |id: u64, role: &str| MemberStatus {
-            id,
-            role: role.to_string(),
-            client_addr: format!("127.0.0.1:700{id}"),
-            peer_addr: format!("127.0.0.1:710{id}"),
+/// The stand-in's Raft log: the state machine and the index of the last applied entry.
+struct AppliedLog {
+    state_machine: StateMachineStore,
+    last_index: u64,
+}
+
+impl AppliedLog {
+    /// Applies `command` as the next entry of [`TERM`] and returns the state machine's response.
+    ///
+    /// A storage error becomes [`ClusterError::Fatal`], because Raft stops on one.
+    async fn apply(&mut self, command: Command) -> Result<Response, ClusterError> {
+        self.last_index += 1;
+        let entry = openraft::Entry::<TypeConfig> {
+            log_id: LogId::new(CommittedLeaderId::new(TERM, NODE_ID), self.last_index),
+            payload: EntryPayload::Normal(command),
         };
-        FakeCluster {
-            state: Mutex::new(FakeState::default()),
-            no_leader: Default::default(),
-            status: Mutex::new(ClusterStatus {
-                node_id: 1,
-                leader_id: Some(1),
-                term: 3,
-                commit_index: 42,
-                applied_index: 42,
-                last_log_index: 42,
-                snapshot_index: 0,
-                members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
-            }),
+        let mut responses = self
+            .state_machine
+            .apply([entry])
+            .await
+            .map_err(|error| ClusterError::Fatal(error.to_string()))?;
+        Ok(responses.remove(0))
+    }
+}
+
+/// The cluster as node 1 alone, leading term 1 and applying each write at once to a real store.
+pub struct TestCluster {
+    log: tokio::sync::Mutex<AppliedLog>,
+    reader: StateReader,
+    /// When set, writes and read barriers fail with no leader.
+    pub no_leader: AtomicBool,
+    /// The status that [`Cluster::status`] returns. It does not follow the applied entries.
+    pub status: Mutex<ClusterStatus>,
+    /// Every command written through [`Cluster::write`] while a leader was set, in order.
+    pub written: Mutex<Vec<Command>>,
+    /// Declared last so the state machine closes before the directory is removed.
+    _dir: TempDir,
+}
+
+impl TestCluster {
+    fn open() -> Self {
+        let dir = tempfile::tempdir().expect("create temporary directory");
+        let config = StoreConfig {
+            cache_capacity_bytes: 8 * 1024 * 1024,
+            fsync: false,
+        };
+        let (_log_store, state_machine, reader) =
+            crate::store::open(dir.path(), &config).expect("open store in temporary directory");
+        let log = AppliedLog {
+            state_machine,
+            last_index: 0,
+        };
+        TestCluster {
+            log: tokio::sync::Mutex::new(log),
+            reader,
+            no_leader: AtomicBool::new(false),
+            status: Mutex::new(initial_status()),
             written: Mutex::new(Vec::new()),
+            _dir: dir,
         }
     }
 
-    /// Stores an execution directly, as if the scheduler had recorded it.
-    pub fn insert_execution(&self, execution: Execution) {
-        let mut state = self.state.lock().unwrap();
-        state.executions.insert(execution.id.clone(), execution);
+    /// Records a FAILED execution of `job_id` scheduled at `at`, as the scheduler would: a
+    /// schedule fire, then a first attempt that could not connect and is not retryable.
+    ///
+    /// The commands bypass `written` and `no_leader`. Panics unless the job exists and is
+    /// ACTIVE.
+    pub async fn record_failed_execution(&self, job_id: &str, at: Timestamp) -> Execution {
+        let job = self.reader.get_job(job_id).unwrap().expect("job exists");
+        let fire = FireIntent {
+            job_id: job_id.to_string(),
+            scheduled_time: at,
+            cause: Cause::Schedule,
+            decided_at: at,
+            next_execution_time: job.next_execution_time,
+            retry_of: None,
+            caught_up: false,
+            force: false,
+        };
+        let execution_id = self.apply_fire(fire).await.id;
+
+        let outcome = Outcome {
+            execution_id: execution_id.clone(),
+            attempt: 1,
+            finished_at: at.plus_millis(1500),
+            // Without a status code, `retryable` alone decides whether the attempt is retried.
+            result: OutcomeResult::Failure {
+                status_code: None,
+                body: None,
+                error: "connection refused".to_string(),
+                retryable: false,
+            },
+            jitter_sample: 0,
+        };
+        let command = Command::RecordOutcomes {
+            outcomes: vec![outcome],
+        };
+        let response = self.log.lock().await.apply(command).await.unwrap();
+        assert_eq!(response, Response::Outcomes { applied: 1 });
+
+        let execution = self.reader.get_execution(&execution_id).unwrap();
+        let execution = execution.expect("recorded execution is stored");
+        assert_eq!(execution.status, ExecutionStatus::Failed);
+        execution
+    }
+
+    /// Applies one fire intent directly and returns the execution it started.
+    async fn apply_fire(&self, fire: FireIntent) -> Execution {
+        let command = Command::RecordFires {
+            intents: vec![Intent::Fire(fire)],
+        };
+        let response = self.log.lock().await.apply(command).await.unwrap();
+        let Response::Fires(decisions) = response else {
+            panic!("expected a Fires response, got {response:?}");
+        };
+        match <[FireDecision; 1]>::try_from(decisions) {
+            Ok([FireDecision::Accepted(execution)]) => execution,
+            other => panic!("expected one accepted fire, got {other:?}"),
+        }
     }
 
     fn check_leader(&self) -> Result<(), ClusterError> {
@@ -105,196 +190,44 @@ impl FakeCluster {
     }
 }
 
+/// Returns the status of a two-node cluster in which node 1 leads and has applied its log.
+fn initial_status() -> ClusterStatus {
+    let member = |id: u64, role: &str| MemberStatus {
+        id,
+        role: role.to_string(),
+        client_addr: format!("127.0.0.1:700{id}"),
+        peer_addr: format!("127.0.0.1:710{id}"),
+    };
+    ClusterStatus {
+        node_id: NODE_ID,
+        leader_id: Some(NODE_ID),
+        term: TERM,
+        commit_index: 42,
+        applied_index: 42,
+        last_log_index: 42,
+        snapshot_index: 0,
+        members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
+    }
+}
+
 #[async_trait]
-impl Cluster for FakeCluster {
+impl Cluster for TestCluster {
     async fn write(&self, command: Command) -> Result<Response, ClusterError> {
         self.check_leader()?;
+        // The log lock is held while recording, so `written` has the order of the log.
+        let mut log = self.log.lock().await;
         self.written.lock().unwrap().push(command.clone());
-        let mut state = self.state.lock().unwrap();
-        state.log_index += 1;
-        Ok(state.apply(command))
+        log.apply(command).await
     }
 
+    /// Returns at once when a leader is set, because `write` applies each command before it
+    /// returns.
     async fn read_barrier(&self) -> Result<(), ClusterError> {
         self.check_leader()
     }
 
     fn status(&self) -> ClusterStatus {
         self.status.lock().unwrap().clone()
-    }
-}
-
-impl StateView for FakeCluster {
-    fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        Ok(self.state.lock().unwrap().jobs.get(id).cloned())
-    }
-
-    fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Paged<Job>, StoreError> {
-        let state = self.state.lock().unwrap();
-        let matching = state.jobs.values().filter(|job| {
-            filter.status.is_none_or(|status| job.status == status)
-                && filter.tags.iter().all(|tag| job.spec.tags.contains(tag))
-        });
-        Ok(paginate(matching.cloned().collect(), page))
-    }
-
-    fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        Ok(self.state.lock().unwrap().executions.get(id).cloned())
-    }
-
-    fn list_executions(
-        &self,
-        job_id: &str,
-        status: Option<ExecutionStatus>,
-        page: Page,
-    ) -> Result<Paged<Execution>, StoreError> {
-        let state = self.state.lock().unwrap();
-        let mut matching: Vec<Execution> = state
-            .executions
-            .values()
-            .filter(|execution| execution.job_id == job_id)
-            .filter(|execution| status.is_none_or(|status| execution.status == status))
-            .cloned()
-            .collect();
-        matching.sort_by_key(|execution| std::cmp::Reverse(execution.scheduled_time));
-        Ok(paginate(matching, page))
-    }
-}
-
-fn paginate<T>(items: Vec<T>, page: Page) -> Paged<T> {
-    let total = items.len() as u64;
-    let skip = (page.page as usize - 1) * page.limit as usize;
-    let items = items
-        .into_iter()
-        .skip(skip)
-        .take(page.limit as usize)
-        .collect();
-    Paged { items, total }
-}
-
-fn job_not_found(id: &str) -> Response {
-    Response::Rejected(Rejection::NotFound {
-        field: "id".to_string(),
-        value: id.to_string(),
-    })
-}
-
-impl FakeState {
-    fn apply(&mut self, command: Command) -> Response {
-        match command {
-            Command::CreateJob { job } => self.create(job),
-            Command::UpdateJob {
-                id,
-                spec,
-                status,
-                next_execution_time,
-                now,
-            } => self.change(&id, |job| {
-                job.status = status.unwrap_or(job.status);
-                job.spec = spec;
-                job.next_execution_time = next_execution_time;
-                job.updated_at = now;
-            }),
-            Command::PauseJob { id, now } => self.change(&id, |job| {
-                job.status = JobStatus::Paused;
-                job.next_execution_time = None;
-                job.updated_at = now;
-            }),
-            Command::ResumeJob {
-                id,
-                next_execution_time,
-                now,
-            } => self.change(&id, |job| {
-                job.status = JobStatus::Active;
-                job.next_execution_time = next_execution_time;
-                job.anchor = now;
-                job.updated_at = now;
-            }),
-            Command::DeleteJob { id } => self.delete(id),
-            Command::RecordFires { intents } => {
-                let decisions = intents.into_iter().map(|intent| self.fire(intent));
-                Response::Fires(decisions.collect())
-            }
-            Command::RecordOutcomes { .. } => Response::Outcomes { applied: 0 },
-        }
-    }
-
-    fn create(&mut self, job: Job) -> Response {
-        if self.jobs.contains_key(&job.id) {
-            return Response::Rejected(Rejection::AlreadyExists {
-                field: "id".to_string(),
-                value: job.id,
-            });
-        }
-        self.jobs.insert(job.id.clone(), job.clone());
-        Response::Job(Box::new(job))
-    }
-
-    fn change(&mut self, id: &str, edit: impl FnOnce(&mut Job)) -> Response {
-        match self.jobs.get_mut(id) {
-            Some(job) => {
-                edit(job);
-                Response::Job(Box::new(job.clone()))
-            }
-            None => job_not_found(id),
-        }
-    }
-
-    fn delete(&mut self, id: String) -> Response {
-        if self.jobs.remove(&id).is_none() {
-            return job_not_found(&id);
-        }
-        self.executions
-            .retain(|_, execution| execution.job_id != id);
-        Response::Deleted(id)
-    }
-
-    fn fire(&mut self, intent: Intent) -> FireDecision {
-        let Intent::Fire(intent) = intent else {
-            panic!("the API proposes only Fire intents");
-        };
-        if !self.jobs.contains_key(&intent.job_id) {
-            let reason = SkipReason::JobNotFound(intent.job_id);
-            return FireDecision::Skipped { reason };
-        }
-        if let Some(retried) = &intent.retry_of {
-            let failed = self
-                .executions
-                .get(retried)
-                .map(|execution| execution.status);
-            if failed != Some(ExecutionStatus::Failed) {
-                let reason = SkipReason::NotRetryable(retried.clone());
-                return FireDecision::Skipped { reason };
-            }
-        }
-        let id = Execution::derive_id(&intent.job_id, intent.scheduled_time, intent.cause);
-        if self.executions.contains_key(&id) {
-            return FireDecision::Duplicate(id);
-        }
-        let execution = running_execution(id, intent, self.log_index);
-        self.executions
-            .insert(execution.id.clone(), execution.clone());
-        FireDecision::Accepted(execution)
-    }
-}
-
-fn running_execution(id: String, intent: FireIntent, log_index: u64) -> Execution {
-    Execution {
-        redispatches: 0,
-        id,
-        job_id: intent.job_id,
-        scheduled_time: intent.scheduled_time,
-        start_time: intent.decided_at,
-        end_time: None,
-        status: ExecutionStatus::Running,
-        attempt_count: 1,
-        next_retry_time: None,
-        result: None,
-        error: None,
-        cause: intent.cause,
-        retry_of: intent.retry_of,
-        attempt_term: 3,
-        attempt_index: log_index,
     }
 }
 
@@ -305,24 +238,4 @@ pub async fn serve(api: ApiService) -> std::net::SocketAddr {
     let server = axum::serve(listener, super::router(api));
     tokio::spawn(async move { server.await.unwrap() });
     address
-}
-
-/// Builds a FAILED execution of `job_id`, scheduled at `at`.
-pub fn failed_execution(job_id: &str, at: Timestamp) -> Execution {
-    let intent = FireIntent {
-        caught_up: false,
-        force: false,
-        job_id: job_id.to_string(),
-        scheduled_time: at,
-        cause: Cause::Schedule,
-        decided_at: at,
-        next_execution_time: None,
-        retry_of: None,
-    };
-    let id = Execution::derive_id(job_id, at, Cause::Schedule);
-    let mut execution = running_execution(id, intent, 7);
-    execution.status = ExecutionStatus::Failed;
-    execution.end_time = Some(at.plus_millis(1500));
-    execution.error = Some("target returned 503".to_string());
-    execution
 }

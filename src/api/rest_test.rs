@@ -1,4 +1,4 @@
-//! REST tests through the full router (gRPC and REST merged) over the in-memory fake.
+//! REST tests through the full router (gRPC and REST merged) over a real store.
 
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Request};
@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
-use crate::api::fake::{Fixture, START, failed_execution};
+use crate::api::fake::{Fixture, START};
 use crate::api::router;
 
 /// A request body as an old NestJS client sends it: read-only fields echoed back, an object
@@ -494,8 +494,7 @@ async fn executions_list_and_get() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
     let id = job["id"].as_str().unwrap();
-    let failed = failed_execution(id, START);
-    fixture.cluster.insert_execution(failed.clone());
+    let failed = fixture.cluster.record_failed_execution(id, START).await;
     fixture.advance(5);
     let trigger_uri = format!("/api/jobs/{id}/trigger");
     let triggered = send(&fixture, "POST", &trigger_uri, None).await;
@@ -523,8 +522,8 @@ async fn execution_of_other_job_is_not_found() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
     let other = create(&fixture, nestjs_body()).await;
-    let failed = failed_execution(job["id"].as_str().unwrap(), START);
-    fixture.cluster.insert_execution(failed.clone());
+    let job_id = job["id"].as_str().unwrap();
+    let failed = fixture.cluster.record_failed_execution(job_id, START).await;
 
     let other_id = other["id"].as_str().unwrap();
     let uri = format!("/api/jobs/{other_id}/executions/{}", failed.id);
@@ -542,8 +541,7 @@ async fn retry_of_failed_execution_starts_new_one() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
     let id = job["id"].as_str().unwrap();
-    let failed = failed_execution(id, START);
-    fixture.cluster.insert_execution(failed.clone());
+    let failed = fixture.cluster.record_failed_execution(id, START).await;
     fixture.advance(1000);
 
     let uri = format!("/api/jobs/{id}/executions/{}/retry", failed.id);
