@@ -103,6 +103,24 @@ impl Default for ApiSettings {
     }
 }
 
+/// Scheduler settings.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Age, in milliseconds, past which a schedule instant that no leader could fire in time
+    /// is missed and follows its job's misfire policy. Younger instants fire normally, so a
+    /// leader failover shorter than this loses no instant.
+    pub misfire_threshold_ms: u64,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            misfire_threshold_ms: 60_000,
+        }
+    }
+}
+
 /// Everything `raftcron serve` needs.
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +144,8 @@ pub struct NodeConfig {
     pub storage: StorageSettings,
     #[serde(default)]
     pub api: ApiSettings,
+    #[serde(default)]
+    pub scheduler: SchedulerSettings,
 }
 
 impl NodeConfig {
@@ -177,6 +197,13 @@ impl NodeConfig {
         }
         if self.storage.cache_mb == 0 {
             return Err(invalid("storage.cache_mb", 0, "must be positive"));
+        }
+        if self.scheduler.misfire_threshold_ms == 0 {
+            return Err(invalid(
+                "scheduler.misfire_threshold_ms",
+                0,
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -303,6 +330,53 @@ heartbeat_ms = 100
             message.contains("raft.election_timeout_min_ms"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn misfire_threshold_defaults_to_one_minute() {
+        let config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        assert_eq!(config.scheduler.misfire_threshold_ms, 60_000);
+    }
+
+    #[test]
+    fn misfire_threshold_is_read() {
+        let text = format!("{SAMPLE}\n[scheduler]\nmisfire_threshold_ms = 1500\n");
+        let config: NodeConfig = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.scheduler.misfire_threshold_ms, 1500);
+    }
+
+    #[test]
+    fn zero_misfire_threshold_is_rejected() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.scheduler.misfire_threshold_ms = 0;
+        let message = config.validate().unwrap_err().to_string();
+        let expected = "invalid setting scheduler.misfire_threshold_ms = 0: must be positive";
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn unknown_scheduler_key_is_rejected() {
+        let text = format!("{SAMPLE}\n[scheduler]\nmax_catch_up = 5\n");
+        let error = toml::from_str::<NodeConfig>(&text).unwrap_err().to_string();
+        assert!(error.contains("max_catch_up"), "{error}");
+    }
+
+    #[test]
+    fn cluster_examples_are_valid() {
+        let examples = [
+            ("node1", include_str!("../cluster/node1.toml")),
+            ("node2", include_str!("../cluster/node2.toml")),
+            ("node3", include_str!("../cluster/node3.toml")),
+        ];
+        for (name, text) in examples {
+            let config: NodeConfig =
+                toml::from_str(text).unwrap_or_else(|error| panic!("{name}: {error}"));
+            config
+                .validate()
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert_eq!(config.scheduler, SchedulerSettings::default(), "{name}");
+        }
     }
 
     #[test]

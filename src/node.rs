@@ -15,7 +15,7 @@ use crate::raft::{
     peer_server,
 };
 use crate::raft_types::Raft;
-use crate::scheduler::{Clock, SchedulerConfig, SchedulerRuntime, SystemClock};
+use crate::scheduler::{Clock, CoreConfig, SchedulerConfig, SchedulerRuntime, SystemClock};
 use crate::store::{self, StoreConfig};
 use crate::trigger::HttpDispatcher;
 
@@ -35,6 +35,22 @@ pub fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
         ..Default::default()
     };
     raft.validate().context("invalid raft settings")
+}
+
+/// Builds the scheduler's settings from the node's settings.
+///
+/// The leadership lease is half of `raft.election_timeout_min_ms`: a confirmation of this
+/// node's leadership allows requests for that long, which keeps them well inside the time
+/// before another node can be elected.
+pub fn scheduler_config(config: &NodeConfig) -> SchedulerConfig {
+    let core = CoreConfig {
+        misfire_threshold_ms: config.scheduler.misfire_threshold_ms,
+    };
+    SchedulerConfig {
+        core,
+        leadership_lease: Duration::from_millis(config.raft.election_timeout_min_ms / 2),
+        ..SchedulerConfig::default()
+    }
 }
 
 /// Runs a node until `shutdown` completes, then stops it.
@@ -99,14 +115,15 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
             .await
     });
 
-    let dispatcher = HttpDispatcher::new().context("failed to build the HTTP client")?;
+    let dispatcher =
+        HttpDispatcher::new(config.node_id).context("failed to build the HTTP client")?;
     let scheduler = SchedulerRuntime::spawn(
         config.node_id,
         raft.clone(),
         reader,
         dispatcher,
         clock,
-        SchedulerConfig::default(),
+        scheduler_config(&config),
     );
     tokio::spawn(bootstrap_when_reachable(
         raft.clone(),

@@ -3,74 +3,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::DateTime;
-use common::{ClusterOptions, TestCluster, job_body};
-use raftcron::receiver::{Behaviour, Receiver, RecordedRequest};
+use common::{
+    ClusterOptions, TestCluster, assert_contiguous_seconds, hook_url, instants_of, job_body, pause,
+    start_receiver,
+};
 use serde_json::Value;
-
-async fn start_receiver() -> Receiver {
-    Receiver::start("127.0.0.1:0", Behaviour::default())
-        .await
-        .expect("start receiver")
-}
-
-fn hook_url(receiver: &Receiver) -> String {
-    format!("http://{}/hook", receiver.address())
-}
-
-/// Scheduled instants (ms) of the requests for `job_id`, with every execution id seen for each.
-fn instants_of(requests: &[RecordedRequest], job_id: &str) -> BTreeMap<i64, BTreeSet<String>> {
-    let mut instants: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-    for request in requests {
-        if request.header("x-raftcron-job-id") != Some(job_id) {
-            continue;
-        }
-        let scheduled = request
-            .header("x-raftcron-scheduled-time")
-            .expect("scheduled time header");
-        let at = DateTime::parse_from_rfc3339(scheduled)
-            .expect("RFC 3339 scheduled time")
-            .timestamp_millis();
-        let key = request.header("idempotency-key").expect("idempotency key");
-        instants.entry(at).or_default().insert(key.to_string());
-    }
-    instants
-}
-
-/// Asserts every second from the first to the last instant is present, each with one key.
-fn assert_contiguous_seconds(instants: &BTreeMap<i64, BTreeSet<String>>) {
-    let first = *instants.keys().next().expect("at least one instant");
-    let last = *instants.keys().last().expect("at least one instant");
-    let missing: Vec<i64> = (0..=(last - first) / 1000)
-        .map(|step| first + step * 1000)
-        .filter(|at| !instants.contains_key(at))
-        .collect();
-    assert!(missing.is_empty(), "instants never fired: {missing:?}");
-    for (at, keys) in instants {
-        assert_eq!(
-            keys.len(),
-            1,
-            "instant {at} fired with several keys: {keys:?}"
-        );
-    }
-}
-
-async fn pause(cluster: &TestCluster, node: u64, job_id: &str) {
-    let response = cluster
-        .http
-        .patch(cluster.url(node, &format!("/api/jobs/{job_id}/pause")))
-        .send()
-        .await
-        .expect("PATCH pause");
-    assert!(
-        response.status().is_success(),
-        "pause failed: {}",
-        response.status()
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_created_on_follower_fires() {

@@ -4,24 +4,29 @@
 //! protobuf message, then to the JSON body, so REST and gRPC return the same data by
 //! construction, and the CLI prints REST-shaped JSON from the gRPC messages it receives.
 //! Client input goes protobuf -> [`JobInput`] on the server and [`JobInput`] -> protobuf in
-//! the CLI; JSON input is read by [`JobInput::from_json`].
+//! the CLI; JSON input is read by [`JobInput::from_json`]. The REST bodies and their
+//! conversions from protobuf are in `json.rs`.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
+mod json;
 
 use crate::model::{
-    Execution, ExecutionResult, Job, JobInput, RetryInput, RetryStrategy, Timestamp, Trigger,
-    TriggerInput,
+    Execution, ExecutionResult, Job, JobInput, PoliciesInput, Retention, RetentionInput,
+    RetryInput, RetryStrategy, Timestamp, Trigger, TriggerInput,
 };
 use crate::raft::{ClusterStatus, MemberStatus};
 
 use super::pb;
 use super::service::{Listing, Preview};
 
+pub use json::{
+    ClusterJson, ExecutionJson, ExecutionResultJson, JobJson, ListJson, MemberJson, PreviewJson,
+    RetentionJson, RetryStrategyJson, TriggerConfigJson,
+};
+
 impl From<&Job> for pb::Job {
     fn from(job: &Job) -> Self {
         let Trigger::Http(http) = &job.spec.trigger;
+        let policies = &job.spec.policies;
         pb::Job {
             id: job.id.clone(),
             name: job.spec.name.clone(),
@@ -43,6 +48,22 @@ impl From<&Job> for pb::Job {
             tags: job.spec.tags.clone(),
             created_at: job.created_at.to_rfc3339(),
             updated_at: job.updated_at.to_rfc3339(),
+            misfire_policy: policies.misfire.as_str().to_string(),
+            max_catch_up: policies.max_catch_up,
+            starting_deadline: policies.starting_deadline_ms,
+            concurrency_policy: policies.concurrency.as_str().to_string(),
+            retention: Some(pb::Retention::from(policies.retention)),
+            skipped_instants: job.stats.skipped_instants,
+            caught_up_instants: job.stats.caught_up_instants,
+        }
+    }
+}
+
+impl From<Retention> for pb::Retention {
+    fn from(retention: Retention) -> Self {
+        pb::Retention {
+            max_count: retention.max_count,
+            max_age: retention.max_age_ms,
         }
     }
 }
@@ -53,6 +74,14 @@ impl From<RetryStrategy> for pb::RetryStrategy {
             attempts: retry.attempts,
             backoff: retry.backoff.as_str().to_string(),
             interval: retry.interval_ms,
+            max_interval: retry.max_interval_ms,
+            jitter: f64::from(retry.jitter_permille) / 1000.0,
+            retry_on: retry
+                .retry_on
+                .unwrap_or_default()
+                .into_iter()
+                .map(u32::from)
+                .collect(),
         }
     }
 }
@@ -73,6 +102,7 @@ impl From<&Execution> for pb::Execution {
             cause: execution.cause.as_str().to_string(),
             retry_of: execution.retry_of.clone(),
             fencing_token: execution.attempt_index,
+            redispatches: execution.redispatches,
         }
     }
 }
@@ -156,6 +186,22 @@ impl From<pb::JobInput> for JobInput {
             retry: input.retry_strategy.map(RetryInput::from),
             status: input.status,
             tags: input.tags.map(|tags| tags.values),
+            policies: PoliciesInput {
+                misfire: input.misfire_policy,
+                max_catch_up: input.max_catch_up,
+                starting_deadline_ms: input.starting_deadline.map(|deadline| deadline.value),
+                concurrency: input.concurrency_policy,
+                retention: input.retention.map(RetentionInput::from),
+            },
+        }
+    }
+}
+
+impl From<pb::RetentionInput> for RetentionInput {
+    fn from(input: pb::RetentionInput) -> Self {
+        RetentionInput {
+            max_count: input.max_count,
+            max_age_ms: input.max_age,
         }
     }
 }
@@ -180,6 +226,9 @@ impl From<pb::RetryStrategyInput> for RetryInput {
             attempts: input.attempts,
             backoff: input.backoff,
             interval_ms: input.interval,
+            max_interval_ms: input.max_interval,
+            jitter: input.jitter,
+            retry_on: input.retry_on.map(|codes| codes.values),
         }
     }
 }
@@ -196,6 +245,23 @@ impl From<JobInput> for pb::JobInput {
             retry_strategy: input.retry.map(pb::RetryStrategyInput::from),
             status: input.status,
             tags: input.tags.map(|values| pb::Tags { values }),
+            misfire_policy: input.policies.misfire,
+            max_catch_up: input.policies.max_catch_up,
+            starting_deadline: input
+                .policies
+                .starting_deadline_ms
+                .map(|value| pb::StartingDeadline { value }),
+            concurrency_policy: input.policies.concurrency,
+            retention: input.policies.retention.map(pb::RetentionInput::from),
+        }
+    }
+}
+
+impl From<RetentionInput> for pb::RetentionInput {
+    fn from(input: RetentionInput) -> Self {
+        pb::RetentionInput {
+            max_count: input.max_count,
+            max_age: input.max_age_ms,
         }
     }
 }
@@ -220,247 +286,9 @@ impl From<RetryInput> for pb::RetryStrategyInput {
             attempts: input.attempts,
             backoff: input.backoff,
             interval: input.interval_ms,
-        }
-    }
-}
-
-/// A job as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct JobJson {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub schedule: String,
-    pub time_zone: String,
-    pub trigger_type: String,
-    pub trigger_config: TriggerConfigJson,
-    pub retry_strategy: RetryStrategyJson,
-    pub status: String,
-    pub last_execution_time: Option<String>,
-    pub next_execution_time: Option<String>,
-    pub tags: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// The HTTP request of a job, as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq, Default)]
-pub struct TriggerConfigJson {
-    pub url: String,
-    pub method: String,
-    /// Sorted by name, so output is stable.
-    pub headers: BTreeMap<String, String>,
-    pub body: Option<String>,
-    /// Milliseconds.
-    pub timeout: u64,
-}
-
-/// The retry settings of a job, as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq, Default)]
-pub struct RetryStrategyJson {
-    pub attempts: u32,
-    pub backoff: String,
-    /// Milliseconds.
-    pub interval: u64,
-}
-
-impl From<pb::Job> for JobJson {
-    fn from(job: pb::Job) -> Self {
-        JobJson {
-            id: job.id,
-            name: job.name,
-            description: job.description,
-            schedule: job.schedule,
-            time_zone: job.time_zone,
-            trigger_type: job.trigger_type,
-            trigger_config: job.trigger_config.map(Into::into).unwrap_or_default(),
-            retry_strategy: job.retry_strategy.map(Into::into).unwrap_or_default(),
-            status: job.status,
-            last_execution_time: job.last_execution_time,
-            next_execution_time: job.next_execution_time,
-            tags: job.tags,
-            created_at: job.created_at,
-            updated_at: job.updated_at,
-        }
-    }
-}
-
-impl From<pb::TriggerConfig> for TriggerConfigJson {
-    fn from(config: pb::TriggerConfig) -> Self {
-        TriggerConfigJson {
-            url: config.url,
-            method: config.method,
-            headers: config.headers.into_iter().collect(),
-            body: config.body,
-            timeout: config.timeout,
-        }
-    }
-}
-
-impl From<pb::RetryStrategy> for RetryStrategyJson {
-    fn from(retry: pb::RetryStrategy) -> Self {
-        RetryStrategyJson {
-            attempts: retry.attempts,
-            backoff: retry.backoff,
-            interval: retry.interval,
-        }
-    }
-}
-
-/// An execution as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecutionJson {
-    pub id: String,
-    pub job_id: String,
-    pub scheduled_time: String,
-    pub start_time: String,
-    pub end_time: Option<String>,
-    pub status: String,
-    pub attempt_count: u32,
-    pub next_retry_time: Option<String>,
-    pub result: Option<ExecutionResultJson>,
-    pub error: Option<String>,
-    pub cause: String,
-    pub retry_of: Option<String>,
-    /// Raft log index of the entry that started the current attempt.
-    pub fencing_token: u64,
-}
-
-/// The target's response to the latest attempt, as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecutionResultJson {
-    pub status_code: u32,
-    pub body: String,
-}
-
-impl From<pb::Execution> for ExecutionJson {
-    fn from(execution: pb::Execution) -> Self {
-        ExecutionJson {
-            id: execution.id,
-            job_id: execution.job_id,
-            scheduled_time: execution.scheduled_time,
-            start_time: execution.start_time,
-            end_time: execution.end_time,
-            status: execution.status,
-            attempt_count: execution.attempt_count,
-            next_retry_time: execution.next_retry_time,
-            result: execution.result.map(ExecutionResultJson::from),
-            error: execution.error,
-            cause: execution.cause,
-            retry_of: execution.retry_of,
-            fencing_token: execution.fencing_token,
-        }
-    }
-}
-
-impl From<pb::ExecutionResult> for ExecutionResultJson {
-    fn from(result: pb::ExecutionResult) -> Self {
-        ExecutionResultJson {
-            status_code: result.status_code,
-            body: result.body,
-        }
-    }
-}
-
-/// One page of a list as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct ListJson<T> {
-    pub items: Vec<T>,
-    pub page: u32,
-    pub limit: u32,
-    pub total: u64,
-}
-
-impl From<pb::ListJobsResponse> for ListJson<JobJson> {
-    fn from(list: pb::ListJobsResponse) -> Self {
-        ListJson {
-            items: list.items.into_iter().map(JobJson::from).collect(),
-            page: list.page,
-            limit: list.limit,
-            total: list.total,
-        }
-    }
-}
-
-impl From<pb::ListExecutionsResponse> for ListJson<ExecutionJson> {
-    fn from(list: pb::ListExecutionsResponse) -> Self {
-        ListJson {
-            items: list.items.into_iter().map(ExecutionJson::from).collect(),
-            page: list.page,
-            limit: list.limit,
-            total: list.total,
-        }
-    }
-}
-
-/// A schedule preview as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreviewJson {
-    pub schedule: String,
-    pub time_zone: String,
-    pub times: Vec<String>,
-}
-
-impl From<pb::PreviewScheduleResponse> for PreviewJson {
-    fn from(preview: pb::PreviewScheduleResponse) -> Self {
-        PreviewJson {
-            schedule: preview.schedule,
-            time_zone: preview.time_zone,
-            times: preview.times,
-        }
-    }
-}
-
-/// The cluster status as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterJson {
-    pub node_id: u64,
-    pub leader_id: Option<u64>,
-    pub term: u64,
-    pub commit_index: u64,
-    pub applied_index: u64,
-    pub last_log_index: u64,
-    pub snapshot_index: u64,
-    pub members: Vec<MemberJson>,
-}
-
-/// One cluster member as a REST body.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct MemberJson {
-    pub id: u64,
-    pub role: String,
-    pub client_addr: String,
-    pub peer_addr: String,
-}
-
-impl From<pb::ClusterStatus> for ClusterJson {
-    fn from(status: pb::ClusterStatus) -> Self {
-        ClusterJson {
-            node_id: status.node_id,
-            leader_id: status.leader_id,
-            term: status.term,
-            commit_index: status.commit_index,
-            applied_index: status.applied_index,
-            last_log_index: status.last_log_index,
-            snapshot_index: status.snapshot_index,
-            members: status.members.into_iter().map(MemberJson::from).collect(),
-        }
-    }
-}
-
-impl From<pb::Member> for MemberJson {
-    fn from(member: pb::Member) -> Self {
-        MemberJson {
-            id: member.id,
-            role: member.role,
-            client_addr: member.client_addr,
-            peer_addr: member.peer_addr,
+            max_interval: input.max_interval_ms,
+            jitter: input.jitter,
+            retry_on: input.retry_on.map(|values| pb::StatusCodes { values }),
         }
     }
 }

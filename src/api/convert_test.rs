@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::model::{
-    Backoff, Cause, ExecutionStatus, HttpTrigger, JobSpec, JobStatus, RetryStrategy,
+    Backoff, Cause, ConcurrencyPolicy, ExecutionStatus, HttpTrigger, JobPolicies, JobSpec,
+    JobStats, JobStatus, MisfirePolicy, RetryStrategy,
 };
 
 fn sample_job() -> Job {
@@ -83,10 +84,24 @@ fn job_json_has_rest_shape() {
             "body": "{\"report\":\"daily\"}",
             "timeout": 5000,
         },
-        "retryStrategy": {"attempts": 3, "backoff": "exponential", "interval": 1000},
+        "retryStrategy": {
+            "attempts": 3,
+            "backoff": "exponential",
+            "interval": 1000,
+            "maxInterval": null,
+            "jitter": 0.0,
+            "retryOn": null,
+        },
+        "misfirePolicy": "FIRE_ONCE",
+        "maxCatchUp": 10,
+        "startingDeadline": null,
+        "concurrencyPolicy": "ALLOW",
+        "retention": {"maxCount": 100, "maxAge": 604_800_000},
         "status": "ACTIVE",
         "lastExecutionTime": null,
         "nextExecutionTime": "2026-01-01T01:00:00.000Z",
+        "skippedInstants": 0,
+        "caughtUpInstants": 0,
         "tags": ["reports"],
         "createdAt": "2026-01-01T00:00:00.000Z",
         "updatedAt": "2026-01-01T00:00:00.123Z",
@@ -112,6 +127,7 @@ fn execution_json_has_rest_shape() {
         "cause": "RETRY",
         "retryOf": "e-0",
         "fencingToken": 812,
+        "redispatches": 0,
     });
     assert_eq!(body, expected);
 }
@@ -211,9 +227,22 @@ fn full_input() -> JobInput {
             attempts: Some(2),
             backoff: Some("fixed".to_string()),
             interval_ms: Some(10),
+            max_interval_ms: Some(20),
+            jitter: Some(0.25),
+            retry_on: Some(vec![503, -1]),
         }),
         status: Some("PAUSED".to_string()),
         tags: Some(vec!["a".to_string()]),
+        policies: PoliciesInput {
+            misfire: Some("FIRE_ALL".to_string()),
+            max_catch_up: Some(0),
+            starting_deadline_ms: Some(Some(60_000)),
+            concurrency: Some("FORBID".to_string()),
+            retention: Some(RetentionInput {
+                max_count: Some(5),
+                max_age_ms: Some(-3),
+            }),
+        },
     }
 }
 
@@ -244,4 +273,106 @@ fn empty_tags_and_headers_stay_present() {
     let back = JobInput::from(pb::JobInput::from(input));
     assert_eq!(back.tags, Some(Vec::new()));
     assert_eq!(back.trigger.unwrap().headers, Some(BTreeMap::new()));
+}
+
+#[test]
+fn cleared_deadline_round_trips_through_protobuf() {
+    let input = JobInput {
+        policies: PoliciesInput {
+            starting_deadline_ms: Some(None),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let message = pb::JobInput::from(input.clone());
+    assert_eq!(
+        message.starting_deadline,
+        Some(pb::StartingDeadline { value: None })
+    );
+    assert_eq!(JobInput::from(message), input);
+}
+
+#[test]
+fn empty_retry_on_stays_present() {
+    let input = JobInput {
+        retry: Some(RetryInput {
+            retry_on: Some(Vec::new()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let back = JobInput::from(pb::JobInput::from(input));
+    assert_eq!(back.retry.unwrap().retry_on, Some(Vec::new()));
+}
+
+fn job_with_policies() -> Job {
+    let mut job = sample_job();
+    job.spec.policies = JobPolicies {
+        misfire: MisfirePolicy::Skip,
+        max_catch_up: 3,
+        starting_deadline_ms: Some(90_000),
+        concurrency: ConcurrencyPolicy::Replace,
+        retention: crate::model::Retention {
+            max_count: 7,
+            max_age_ms: 3_600_000,
+        },
+    };
+    job.spec.retry.max_interval_ms = Some(8_000);
+    job.spec.retry.jitter_permille = 250;
+    job.spec.retry.retry_on = Some(vec![409, 503]);
+    job.stats = JobStats {
+        skipped_instants: 4,
+        caught_up_instants: 2,
+    };
+    job
+}
+
+#[test]
+fn job_policies_reach_protobuf() {
+    let message = pb::Job::from(&job_with_policies());
+    assert_eq!(message.misfire_policy, "SKIP");
+    assert_eq!(message.max_catch_up, 3);
+    assert_eq!(message.starting_deadline, Some(90_000));
+    assert_eq!(message.concurrency_policy, "REPLACE");
+    let retention = pb::Retention {
+        max_count: 7,
+        max_age: 3_600_000,
+    };
+    assert_eq!(message.retention, Some(retention));
+    assert_eq!(message.skipped_instants, 4);
+    assert_eq!(message.caught_up_instants, 2);
+    let retry = message.retry_strategy.unwrap();
+    assert_eq!(retry.max_interval, Some(8_000));
+    assert_eq!(retry.jitter, 0.25);
+    assert_eq!(retry.retry_on, vec![409, 503]);
+}
+
+#[test]
+fn job_policies_reach_rest_json() {
+    let message = pb::Job::from(&job_with_policies());
+    let body = serde_json::to_value(JobJson::from(message)).unwrap();
+    assert_eq!(body["misfirePolicy"], "SKIP");
+    assert_eq!(body["maxCatchUp"], 3);
+    assert_eq!(body["startingDeadline"], 90_000);
+    assert_eq!(body["concurrencyPolicy"], "REPLACE");
+    assert_eq!(
+        body["retention"],
+        json!({"maxCount": 7, "maxAge": 3_600_000})
+    );
+    assert_eq!(body["skippedInstants"], 4);
+    assert_eq!(body["caughtUpInstants"], 2);
+    let retry = &body["retryStrategy"];
+    assert_eq!(retry["maxInterval"], 8_000);
+    assert_eq!(retry["jitter"], 0.25);
+    assert_eq!(retry["retryOn"], json!([409, 503]));
+}
+
+#[test]
+fn redispatches_reach_rest_json() {
+    let mut execution = sample_execution();
+    execution.redispatches = 2;
+    let message = pb::Execution::from(&execution);
+    assert_eq!(message.redispatches, 2);
+    let body = serde_json::to_value(ExecutionJson::from(message)).unwrap();
+    assert_eq!(body["redispatches"], 2);
 }

@@ -102,7 +102,8 @@ impl JobService for GrpcApi {
         &self,
         request: Request<pb::TriggerJobRequest>,
     ) -> GrpcResult<pb::Execution> {
-        let result = self.api.trigger_job(&request.into_inner().id).await;
+        let request = request.into_inner();
+        let result = self.api.trigger_job(&request.id, request.force).await;
         reply(result)
     }
 

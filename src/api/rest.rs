@@ -113,15 +113,31 @@ async fn delete_job(State(api): State<ApiService>, ApiPath(id): ApiPath<String>)
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Starts a manual run. A JSON body is accepted for compatibility and its content is ignored,
-/// because a manual run sends the job's own request.
+/// Starts a manual run. `force` comes from the query (`?force=true`) or a JSON body
+/// (`{"force": true}`); either one set to true forces the run. Other body fields are accepted
+/// for compatibility and ignored, because a manual run sends the job's own request.
 async fn trigger_job(
     State(api): State<ApiService>,
     ApiPath(id): ApiPath<String>,
-    OptionalJsonBody(_ignored): OptionalJsonBody,
+    params: QueryParams,
+    OptionalJsonBody(body): OptionalJsonBody,
 ) -> RestResult {
-    let execution = api.trigger_job(&id).await?;
+    let forced_by_query = params.flag("force")?.unwrap_or(false);
+    let forced_by_body = force_in_body(body.as_ref())?;
+    let execution = api
+        .trigger_job(&id, forced_by_query || forced_by_body)
+        .await?;
     Ok((StatusCode::ACCEPTED, execution_body(&execution)).into_response())
+}
+
+/// Reads `force` from a trigger body; absent, null or a body that is not an object is false.
+fn force_in_body(body: Option<&serde_json::Value>) -> Result<bool, ApiError> {
+    let force = body.and_then(|body| body.get("force"));
+    match force {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(force)) => Ok(*force),
+        Some(other) => Err(ApiError::invalid("force", other, "expected true or false")),
+    }
 }
 
 async fn list_executions(

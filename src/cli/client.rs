@@ -104,7 +104,13 @@ pub enum JobCommand {
     /// Delete a job and its execution history.
     Delete { id: String },
     /// Run a job now, outside its schedule.
-    Trigger { id: String },
+    Trigger {
+        id: String,
+        /// Run even when the job's concurrency policy would skip the run (FORBID) or end the
+        /// open runs (REPLACE).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -237,8 +243,9 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
             let text = format!("deleted job {id}\n");
             print(output, serde_json::json!({ "id": id }), text);
         }
-        JobCommand::Trigger { id } => {
-            let execution = client.trigger_job(pb::TriggerJobRequest { id }).await?;
+        JobCommand::Trigger { id, force } => {
+            let request = pb::TriggerJobRequest { id, force };
+            let execution = client.trigger_job(request).await?;
             print_execution(output, execution.into_inner());
         }
     }

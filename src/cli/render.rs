@@ -33,11 +33,24 @@ pub fn job_text(job: &pb::Job) -> String {
                 trigger.method, trigger.url, trigger.timeout
             ),
         ),
+        ("retry", retry_text(&retry)),
+        ("retry on", retry_statuses_text(&retry.retry_on)),
         (
-            "retry",
+            "misfire",
+            format!("{} (max catch-up {})", job.misfire_policy, job.max_catch_up),
+        ),
+        (
+            "deadline",
+            job.starting_deadline
+                .map_or_else(|| NONE.to_string(), |millis| format!("{millis} ms")),
+        ),
+        ("concurrency", job.concurrency_policy.clone()),
+        ("retention", retention_text(job.retention.as_ref())),
+        (
+            "instants",
             format!(
-                "{} attempts, {} backoff, interval {} ms",
-                retry.attempts, retry.backoff, retry.interval
+                "{} skipped, {} caught up",
+                job.skipped_instants, job.caught_up_instants
             ),
         ),
         ("tags", tags),
@@ -53,6 +66,35 @@ pub fn job_text(job: &pb::Job) -> String {
         ("updated", job.updated_at.clone()),
     ];
     labeled(&lines)
+}
+
+fn retry_text(retry: &pb::RetryStrategy) -> String {
+    let max_interval = retry
+        .max_interval
+        .map_or_else(|| "1 day".to_string(), |millis| format!("{millis} ms"));
+    format!(
+        "{} attempts, {} backoff, interval {} ms, max interval {max_interval}, jitter {}",
+        retry.attempts, retry.backoff, retry.interval, retry.jitter
+    )
+}
+
+/// Formats the retried status codes. An empty list means the default: every 5xx and 429.
+fn retry_statuses_text(codes: &[u32]) -> String {
+    if codes.is_empty() {
+        return "5xx, 429".to_string();
+    }
+    let codes: Vec<String> = codes.iter().map(u32::to_string).collect();
+    codes.join(", ")
+}
+
+fn retention_text(retention: Option<&pb::Retention>) -> String {
+    match retention {
+        Some(retention) => format!(
+            "{} finished runs, {} ms",
+            retention.max_count, retention.max_age
+        ),
+        None => NONE.to_string(),
+    }
 }
 
 /// Renders a page of jobs as a table with a footer.
@@ -105,6 +147,7 @@ pub fn execution_text(execution: &pb::Execution) -> String {
             or_none(execution.retry_of.as_deref()).to_string(),
         ),
         ("fencing token", execution.fencing_token.to_string()),
+        ("redispatches", execution.redispatches.to_string()),
     ];
     labeled(&lines)
 }
@@ -191,9 +234,66 @@ mod tests {
             ..Default::default()
         };
         let text = job_text(&job);
-        assert!(text.contains("id:       job-1\n"), "{text}");
-        assert!(text.contains("status:   PAUSED\n"), "{text}");
-        assert!(text.contains("next run: -\n"), "{text}");
+        assert!(text.contains("id:          job-1\n"), "{text}");
+        assert!(text.contains("status:      PAUSED\n"), "{text}");
+        assert!(text.contains("next run:    -\n"), "{text}");
+        assert!(text.contains("deadline:    -\n"), "{text}");
+    }
+
+    #[test]
+    fn job_text_shows_policies_and_counters() {
+        let job = pb::Job {
+            retry_strategy: Some(pb::RetryStrategy {
+                attempts: 3,
+                backoff: "exponential".to_string(),
+                interval: 1000,
+                max_interval: Some(8000),
+                jitter: 0.25,
+                retry_on: vec![409, 503],
+            }),
+            misfire_policy: "FIRE_ALL".to_string(),
+            max_catch_up: 5,
+            starting_deadline: Some(90_000),
+            concurrency_policy: "FORBID".to_string(),
+            retention: Some(pb::Retention {
+                max_count: 20,
+                max_age: 3_600_000,
+            }),
+            skipped_instants: 4,
+            caught_up_instants: 2,
+            ..Default::default()
+        };
+        let text = job_text(&job);
+        let expected_lines = [
+            "retry:       3 attempts, exponential backoff, interval 1000 ms, max interval 8000 ms, \
+             jitter 0.25\n",
+            "retry on:    409, 503\n",
+            "misfire:     FIRE_ALL (max catch-up 5)\n",
+            "deadline:    90000 ms\n",
+            "concurrency: FORBID\n",
+            "retention:   20 finished runs, 3600000 ms\n",
+            "instants:    4 skipped, 2 caught up\n",
+        ];
+        for line in expected_lines {
+            assert!(text.contains(line), "{text} lacks {line:?}");
+        }
+    }
+
+    #[test]
+    fn job_text_shows_default_retry_statuses() {
+        let text = job_text(&pb::Job::default());
+        assert!(text.contains("retry on:    5xx, 429\n"), "{text}");
+        assert!(text.contains("max interval 1 day"), "{text}");
+    }
+
+    #[test]
+    fn execution_text_shows_redispatches() {
+        let execution = pb::Execution {
+            redispatches: 2,
+            ..Default::default()
+        };
+        let text = execution_text(&execution);
+        assert!(text.contains("redispatches:  2\n"), "{text}");
     }
 
     #[test]

@@ -5,12 +5,18 @@
 //! and the like) are accepted and ignored, so bodies of the service raftcron replaces pass as
 //! they are.
 
+mod policies;
+mod retry;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Backoff, HttpTrigger, JobPolicies, JobSpec, JobStatus, RetryStrategy, Trigger};
+use super::{HttpTrigger, JobPolicies, JobSpec, JobStatus, RetryStrategy, Trigger};
 use crate::schedule::Schedule;
+
+pub use policies::{PoliciesInput, RetentionInput};
+pub use retry::RetryInput;
 
 /// Time allowed for an HTTP request when `triggerConfig.timeout` is absent, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -68,14 +74,6 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Retry settings as a client sends them; absent fields keep their current or default value.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RetryInput {
-    pub attempts: Option<i64>,
-    pub backoff: Option<String>,
-    pub interval_ms: Option<i64>,
-}
-
 /// Trigger settings as a client sends them; absent fields keep their current or default value.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TriggerInput {
@@ -98,6 +96,9 @@ pub struct JobInput {
     pub retry: Option<RetryInput>,
     pub status: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// Top-level policy fields: `misfirePolicy`, `maxCatchUp`, `startingDeadline`,
+    /// `concurrencyPolicy` and `retention`.
+    pub policies: PoliciesInput,
 }
 
 impl JobInput {
@@ -113,9 +114,10 @@ impl JobInput {
             time_zone: string_field(object, "timeZone", "timeZone")?,
             trigger_type: string_field(object, "triggerType", "triggerType")?,
             trigger: trigger_from_json(object.get("triggerConfig"))?,
-            retry: retry_from_json(object.get("retryStrategy"))?,
+            retry: retry::retry_from_json(object.get("retryStrategy"))?,
             status: string_field(object, "status", "status")?,
             tags: tags_from_json(object.get("tags"))?,
+            policies: PoliciesInput::from_json(object)?,
         })
     }
 
@@ -178,8 +180,9 @@ impl JobInput {
             merge_http(http, trigger)?;
         }
         if let Some(retry) = self.retry {
-            spec.retry = merge_retry(spec.retry, retry)?;
+            spec.retry = retry::merge_retry(spec.retry, retry)?;
         }
+        self.policies.merge_into(&mut spec.policies)?;
         validate_spec(&spec)?;
         Ok(spec)
     }
@@ -278,17 +281,6 @@ fn body_from_json(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn retry_from_json(value: Option<&Value>) -> Result<Option<RetryInput>, ValidationError> {
-    let Some(object) = object_field(value, "retryStrategy")? else {
-        return Ok(None);
-    };
-    Ok(Some(RetryInput {
-        attempts: integer_field(object, "attempts", "retryStrategy.attempts")?,
-        backoff: string_field(object, "backoff", "retryStrategy.backoff")?,
-        interval_ms: integer_field(object, "interval", "retryStrategy.interval")?,
-    }))
-}
-
 fn tags_from_json(value: Option<&Value>) -> Result<Option<Vec<String>>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -339,45 +331,6 @@ fn merge_http(http: &mut HttpTrigger, input: TriggerInput) -> Result<(), Validat
     Ok(())
 }
 
-fn merge_retry(
-    mut retry: RetryStrategy,
-    input: RetryInput,
-) -> Result<RetryStrategy, ValidationError> {
-    if let Some(attempts) = input.attempts {
-        retry.attempts = u32::try_from(attempts)
-            .ok()
-            .filter(|count| *count <= MAX_ATTEMPTS)
-            .ok_or_else(|| {
-                let expected = format!("expected a whole number from 0 to {MAX_ATTEMPTS}");
-                ValidationError::new("retryStrategy.attempts", attempts, &expected)
-            })?;
-    }
-    if let Some(backoff) = input.backoff {
-        retry.backoff = match backoff.to_ascii_lowercase().as_str() {
-            "fixed" => Backoff::Fixed,
-            "exponential" => Backoff::Exponential,
-            _ => {
-                let expected = "expected fixed or exponential";
-                return Err(ValidationError::new(
-                    "retryStrategy.backoff",
-                    backoff,
-                    expected,
-                ));
-            }
-        };
-    }
-    if let Some(interval) = input.interval_ms {
-        retry.interval_ms = u64::try_from(interval)
-            .ok()
-            .filter(|millis| *millis <= MAX_INTERVAL_MS)
-            .ok_or_else(|| {
-                let expected = format!("expected milliseconds from 0 to {MAX_INTERVAL_MS}");
-                ValidationError::new("retryStrategy.interval", interval, &expected)
-            })?;
-    }
-    Ok(retry)
-}
-
 fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationError> {
     u64::try_from(value)
         .ok()
@@ -388,7 +341,8 @@ fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationE
         })
 }
 
-/// Checks a complete spec: required fields, limits, the URL, headers and the schedule.
+/// Checks a complete spec: required fields, limits, the URL, headers, the schedule, and the
+/// retry strategy's fields against each other.
 pub fn validate_spec(spec: &JobSpec) -> Result<(), ValidationError> {
     check_text("name", &spec.name, MAX_NAME_CHARS, true)?;
     check_text(
@@ -399,6 +353,7 @@ pub fn validate_spec(spec: &JobSpec) -> Result<(), ValidationError> {
     )?;
     check_tags(&spec.tags)?;
     check_schedule(&spec.schedule, &spec.time_zone)?;
+    retry::check_retry(&spec.retry)?;
     let Trigger::Http(http) = &spec.trigger;
     check_http(http)
 }
@@ -532,6 +487,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::Backoff;
 
     fn valid_body() -> Value {
         json!({

@@ -16,7 +16,9 @@ pub use command::{
     RetryIntent, SkipIntent, SkipReason,
 };
 pub use execution::{Cause, Execution, ExecutionId, ExecutionResult, ExecutionStatus};
-pub use input::{JobInput, RetryInput, TriggerInput, ValidationError};
+pub use input::{
+    JobInput, PoliciesInput, RetentionInput, RetryInput, TriggerInput, ValidationError,
+};
 pub use job::{
     Backoff, ConcurrencyPolicy, HttpTrigger, Job, JobId, JobPolicies, JobSpec, JobStats, JobStatus,
     MisfirePolicy, Retention, RetryStrategy, Trigger, TriggerType,

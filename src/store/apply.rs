@@ -13,6 +13,7 @@
 //!   becomes ACTIVE, `anchor = now` and `next_execution_time` is set as given; otherwise the
 //!   stored next instant stays, because a fire committed after the proposer read the job may
 //!   have moved it on. A job left PAUSED or DISABLED has no next instant. Returns the job.
+//!   A smaller retention takes effect at the job's next `RecordFires` or `RecordOutcomes`.
 //! - `PauseJob { id, now }`: `NotFound`, or `status = Paused`, `next_execution_time = None`,
 //!   `updated_at = now`. Returns the job.
 //! - `ResumeJob { id, next_execution_time, now }`: `NotFound`, or `status = Active`,
@@ -26,40 +27,78 @@
 //!     `Execution::derive_id(job_id, scheduled_time, cause)`. When that execution exists the
 //!     decision is `Duplicate(id)` and nothing changes. A `Retry` fire needs `retry_of` to name a
 //!     FAILED execution of the same job, else `Skipped(NotRetryable(retry_of))`, with an empty
-//!     id when `retry_of` is absent. Otherwise a RUNNING execution is created with
-//!     `attempt_count = 1`, `start_time = decided_at`, `attempt_term` and `attempt_index` from
-//!     the applying entry's log id, and `retry_of` kept only for the `Retry` cause. For a
-//!     `Schedule` fire whose instant is not older than the job's `last_execution_time`, the job
-//!     gets `last_execution_time = scheduled_time` and the intent's `next_execution_time`, so a
-//!     late intent for an older instant never moves the job back. Returns `Accepted(execution)`.
+//!     id when `retry_of` is absent.
+//!
+//!     Then the job's concurrency policy applies, to every cause, unless the intent has
+//!     `force: true`. An execution is open while it is RUNNING or RETRYING.
+//!     - ALLOW: no check.
+//!     - FORBID: when the job has an open execution, the decision is
+//!       `Skipped(ConcurrencyForbidden(open_id))`, naming its open execution with the oldest
+//!       scheduled time, and `job.stats.skipped_instants += 1`. A `Schedule` fire also moves the
+//!       job's last and next instants as an accepted one would (below), so the job goes on to
+//!       its next instant. No execution is created.
+//!     - REPLACE: every open execution of the job becomes FAILED with
+//!       `error = "replaced by execution <new id>"`, `end_time = decided_at` and no
+//!       `next_retry_time`, so it leaves the open set. Then the new execution starts.
+//!
+//!     Otherwise a RUNNING execution is created with `attempt_count = 1`,
+//!     `start_time = decided_at`, `attempt_term` and `attempt_index` from the applying entry's
+//!     log id, `redispatches = 0`, and `retry_of` kept only for the `Retry` cause. An intent
+//!     with `caught_up: true` adds one to `job.stats.caught_up_instants`. For a `Schedule` fire
+//!     whose instant is not older than the job's `last_execution_time`, the job gets
+//!     `last_execution_time = scheduled_time` and the intent's `next_execution_time`, so a late
+//!     intent for an older instant never moves the job back. Returns `Accepted(execution)`.
 //!   - `Retry`: a missing execution gives `Skipped(StaleAttempt)`. `attempt == attempt_count` on
 //!     a RUNNING execution gives `Duplicate(id)`: that attempt was accepted before. A final
 //!     status (COMPLETED, FAILED) or `attempt != attempt_count + 1` gives `Skipped(StaleAttempt)`.
 //!     Otherwise the execution becomes RUNNING with `attempt_count = attempt`,
-//!     `next_retry_time = None` and the applying entry's log id as attempt term and index.
-//!     Returns `Accepted(execution)`.
+//!     `next_retry_time = None` and the applying entry's log id as attempt term and index, and
+//!     `redispatches += 1` when the intent has `in_doubt: true`. Returns `Accepted(execution)`.
+//!   - `Skip { job_id, instants, latest, next_execution_time }`: a missing job gives
+//!     `Skipped(JobNotFound)`. Otherwise `job.stats.skipped_instants += instants`, and unless
+//!     `latest` is older than the job's `last_execution_time`, the job gets
+//!     `last_execution_time = latest` and the intent's `next_execution_time`. Returns
+//!     `Skipped(Missed(job_id))`.
 //! - `RecordOutcomes { outcomes }`: an outcome is applied only when its execution exists, is
 //!   RUNNING, and `attempt == attempt_count`. Any other outcome is stale and ignored.
 //!   - `Success`: COMPLETED, `end_time = finished_at`, `result = { status_code, body }`,
 //!     `error = None`.
 //!   - `Failure`: `result` is replaced only when the target returned a status code, so it keeps
-//!     the latest response, and `error` is set. When the failure is retryable, the
-//!     job still exists and `job.spec.retry.allows_after(attempt)`, the execution becomes
-//!     RETRYING with `next_retry_time = finished_at + delay_after(attempt)`, otherwise FAILED
-//!     with `end_time = finished_at`.
+//!     the latest response, and `error` is set. A failure with a status code is retryable when
+//!     `job.spec.retry.retries_status(status_code)`, and one without a status code when the
+//!     outcome's `retryable` is true. When the failure is retryable, the job still exists and
+//!     `job.spec.retry.allows_after(attempt)`, the execution becomes RETRYING with
+//!     `next_retry_time = finished_at + delay_with_jitter(attempt, jitter_sample)`, otherwise
+//!     FAILED with `end_time = finished_at`.
 //!
-//!   Bodies longer than [`MAX_RESULT_BODY_BYTES`] are cut at a character boundary. Returns
+//!   Bodies longer than [`crate::model::MAX_RESULT_BODY_BYTES`] are cut at a character boundary. Returns
 //!   `Response::Outcomes { applied }`, the number of outcomes that changed an execution.
+//!
+//! Retention, after `RecordFires` and `RecordOutcomes`: every job with an accepted `Fire` or
+//! `Retry` intent or an applied outcome in the command loses its finished (COMPLETED or FAILED)
+//! executions beyond `retention.max_count`, oldest scheduled first, and those whose
+//! `scheduled_time` is before `instant - retention.max_age_ms`. `instant` is the latest
+//! `decided_at` or `finished_at` of that job's intents and outcomes in the command, never the
+//! clock. Open executions are never removed. Removed executions lose their index rows too, and
+//! get no event of their own, except one the same command finished: its final state is sent.
+//! Pruning reads the job's index rows and their `open_executions` rows, so its cost grows with
+//! `retention.max_count` plus the job's open executions.
+//!
+//! NOTE: neither pruning nor a FORBID skip leaves a record of the intent. A duplicate of the
+//! intent that created a pruned execution is accepted again, and a duplicate of an intent that
+//! FORBID skipped is counted again.
 
-use std::collections::BTreeMap;
+mod fires;
+mod outcomes;
+mod retention;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::StoreError;
 use super::events::StateEvent;
 use super::trees::{StateTrees, StateWrites};
 use crate::model::{
-    Cause, Command, Execution, ExecutionId, ExecutionResult, ExecutionStatus, FireDecision,
-    FireIntent, Intent, Job, JobId, JobSpec, JobStatus, MAX_RESULT_BODY_BYTES, Outcome,
-    OutcomeResult, Rejection, Response, RetryIntent, SkipIntent, SkipReason, Timestamp,
+    Command, Execution, ExecutionId, Job, JobId, JobSpec, JobStatus, Rejection, Response, Timestamp,
 };
 use crate::raft_types::LogId;
 
@@ -76,6 +115,9 @@ enum ExecutionChange {
     Put(Execution),
     /// Keeps the removed record, whose job id and scheduled time locate its index row.
     Removed(Execution),
+    /// Removed by retention after the same command finished it. The record is the final state,
+    /// announced by an event so that followers of open executions let it go.
+    FinishedAndRemoved(Execution),
 }
 
 impl Changes {
@@ -90,26 +132,37 @@ impl Changes {
         for change in self.executions.values() {
             match change {
                 ExecutionChange::Put(execution) => writes.put_execution(execution)?,
-                ExecutionChange::Removed(execution) => writes.remove_execution(execution),
+                ExecutionChange::Removed(execution)
+                | ExecutionChange::FinishedAndRemoved(execution) => {
+                    writes.remove_execution(execution)
+                }
             }
         }
         Ok(())
     }
 
-    /// Returns the events that announce these changes: jobs first, then stored executions.
+    /// Returns the events that announce these changes: jobs first, then executions.
     ///
-    /// Removed executions get no event of their own: they only disappear with their job, and
-    /// `JobChanged { job: None }` announces that.
+    /// Removed executions get no event of their own: those removed with their job are
+    /// announced by `JobChanged { job: None }`, and those removed by retention were already
+    /// final. The exception is an execution finished and removed by the same command, whose
+    /// final state is sent.
     pub(crate) fn into_events(self) -> Vec<StateEvent> {
         let jobs = self
             .jobs
             .into_iter()
-            .map(|(job_id, job)| StateEvent::JobChanged { job_id, job });
+            .map(|(job_id, job)| StateEvent::JobChanged {
+                job_id,
+                job: job.map(Box::new),
+            });
         let executions = self
             .executions
             .into_values()
             .filter_map(|change| match change {
-                ExecutionChange::Put(execution) => Some(StateEvent::ExecutionChanged(execution)),
+                ExecutionChange::Put(execution)
+                | ExecutionChange::FinishedAndRemoved(execution) => {
+                    Some(StateEvent::ExecutionChanged(execution))
+                }
                 ExecutionChange::Removed(_) => None,
             });
         jobs.chain(executions).collect()
@@ -150,9 +203,10 @@ pub(crate) fn apply_command(
             now,
         } => resume_job(&mut state, id, *next_execution_time, *now)?,
         Command::DeleteJob { id } => delete_job(&mut state, id)?,
-        Command::RecordFires { intents } => record_fires(&mut state, log_id, intents)?,
-        Command::RecordOutcomes { outcomes } => record_outcomes(&mut state, outcomes)?,
+        Command::RecordFires { intents } => fires::record_fires(&mut state, log_id, intents)?,
+        Command::RecordOutcomes { outcomes } => outcomes::record_outcomes(&mut state, outcomes)?,
     };
+    retention::prune_due_histories(&mut state)?;
     Ok((response, state.changes))
 }
 
@@ -160,6 +214,19 @@ pub(crate) fn apply_command(
 struct Pending<'a> {
     trees: &'a StateTrees,
     changes: Changes,
+    /// Ids of the executions in `changes`, by job, so a job's history can be read without
+    /// going through every change of the command.
+    changed_by_job: BTreeMap<JobId, BTreeSet<ExecutionId>>,
+    /// Jobs whose history retention prunes after the command, with the command's instant.
+    retention_due: BTreeMap<JobId, Timestamp>,
+}
+
+/// One execution of a job as the index rows and the `open_executions` tree show it.
+struct ExecutionRow {
+    scheduled_time: Timestamp,
+    id: ExecutionId,
+    /// RUNNING or RETRYING.
+    open: bool,
 }
 
 impl<'a> Pending<'a> {
@@ -167,6 +234,8 @@ impl<'a> Pending<'a> {
         Pending {
             trees,
             changes: Changes::default(),
+            changed_by_job: BTreeMap::new(),
+            retention_due: BTreeMap::new(),
         }
     }
 
@@ -180,9 +249,73 @@ impl<'a> Pending<'a> {
     fn execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         match self.changes.executions.get(id) {
             Some(ExecutionChange::Put(execution)) => Ok(Some(execution.clone())),
-            Some(ExecutionChange::Removed(_)) => Ok(None),
+            Some(ExecutionChange::Removed(_) | ExecutionChange::FinishedAndRemoved(_)) => Ok(None),
             None => self.trees.execution(id),
         }
+    }
+
+    /// Loads an execution that an index row of `job_id` names; a missing one is an error.
+    fn indexed_execution(&self, job_id: &str, id: &str) -> Result<Execution, StoreError> {
+        self.execution(id)?
+            .ok_or_else(|| StoreError::DanglingIndexRow {
+                job_id: job_id.to_string(),
+                execution_id: id.to_string(),
+            })
+    }
+
+    /// Returns the job's executions, oldest scheduled time first, with this command's changes.
+    ///
+    /// Stored rows are read from the index and the `open_executions` tree without decoding any
+    /// execution.
+    fn execution_rows_of_job(&self, job_id: &str) -> Result<Vec<ExecutionRow>, StoreError> {
+        let changed = self.changed_by_job.get(job_id);
+        let mut rows = BTreeMap::new();
+        for (scheduled_time, id) in self.trees.index_rows_of_job(job_id)? {
+            if changed.is_some_and(|ids| ids.contains(&id)) {
+                continue;
+            }
+            let open = self.trees.is_open(&id)?;
+            rows.insert((scheduled_time, id), open);
+        }
+        for id in changed.into_iter().flatten() {
+            if let Some(ExecutionChange::Put(execution)) = self.changes.executions.get(id) {
+                rows.insert((execution.scheduled_time, id.clone()), execution.is_open());
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .map(|((scheduled_time, id), open)| ExecutionRow {
+                scheduled_time,
+                id,
+                open,
+            });
+        Ok(rows.collect())
+    }
+
+    /// Returns the id of the job's open execution with the oldest scheduled time.
+    fn first_open_execution_of_job(&self, job_id: &str) -> Result<Option<ExecutionId>, StoreError> {
+        let rows = self.execution_rows_of_job(job_id)?;
+        Ok(rows.into_iter().find(|row| row.open).map(|row| row.id))
+    }
+
+    /// Returns the job's open executions, oldest scheduled time first.
+    fn open_executions_of_job(&self, job_id: &str) -> Result<Vec<Execution>, StoreError> {
+        let mut open = Vec::new();
+        for row in self.execution_rows_of_job(job_id)? {
+            if row.open {
+                open.push(self.indexed_execution(job_id, &row.id)?);
+            }
+        }
+        Ok(open)
+    }
+
+    /// Marks the job's history for pruning after the command, at the latest `instant` given.
+    fn mark_retention_due(&mut self, job_id: &str, instant: Timestamp) {
+        let due = self
+            .retention_due
+            .entry(job_id.to_string())
+            .or_insert(instant);
+        *due = (*due).max(instant);
     }
 
     fn put_job(&mut self, job: Job) {
@@ -194,6 +327,7 @@ impl<'a> Pending<'a> {
     }
 
     fn put_execution(&mut self, execution: Execution) {
+        self.note_changed(&execution);
         let id = execution.id.clone();
         self.changes
             .executions
@@ -201,10 +335,30 @@ impl<'a> Pending<'a> {
     }
 
     fn remove_execution(&mut self, execution: Execution) {
+        self.note_changed(&execution);
         let id = execution.id.clone();
         self.changes
             .executions
             .insert(id, ExecutionChange::Removed(execution));
+    }
+
+    /// Removes a finished execution for retention. One that this command changed keeps its
+    /// final state for the event.
+    fn prune_execution(&mut self, execution: Execution) {
+        self.note_changed(&execution);
+        let id = execution.id.clone();
+        let change = match self.changes.executions.get(&id) {
+            Some(ExecutionChange::Put(_)) => ExecutionChange::FinishedAndRemoved(execution),
+            _ => ExecutionChange::Removed(execution),
+        };
+        self.changes.executions.insert(id, change);
+    }
+
+    fn note_changed(&mut self, execution: &Execution) {
+        self.changed_by_job
+            .entry(execution.job_id.clone())
+            .or_default()
+            .insert(execution.id.clone());
     }
 
     /// Loads the job or returns the `NotFound` rejection for `id`.
@@ -313,243 +467,4 @@ fn delete_job(state: &mut Pending, id: &str) -> Result<Response, StoreError> {
     }
     state.remove_job(id);
     Ok(Response::Deleted(id.to_string()))
-}
-
-fn record_fires(
-    state: &mut Pending,
-    log_id: &LogId,
-    intents: &[Intent],
-) -> Result<Response, StoreError> {
-    let mut decisions = Vec::with_capacity(intents.len());
-    for intent in intents {
-        let decision = match intent {
-            Intent::Fire(fire) => decide_fire(state, log_id, fire)?,
-            Intent::Retry(retry) => decide_retry(state, log_id, retry)?,
-            Intent::Skip(skip) => record_skip(state, skip)?,
-        };
-        decisions.push(decision);
-    }
-    Ok(Response::Fires(decisions))
-}
-
-/// Counts missed instants on the job and moves its last and next instants forward.
-fn record_skip(state: &mut Pending, skip: &SkipIntent) -> Result<FireDecision, StoreError> {
-    let Some(mut job) = state.job(&skip.job_id)? else {
-        return Ok(skipped(SkipReason::JobNotFound(skip.job_id.clone())));
-    };
-    job.stats.skipped_instants += u64::from(skip.instants);
-    if job
-        .last_execution_time
-        .is_none_or(|last| skip.latest >= last)
-    {
-        job.last_execution_time = Some(skip.latest);
-        job.next_execution_time = skip.next_execution_time;
-    }
-    state.put_job(job);
-    Ok(skipped(SkipReason::Missed(skip.job_id.clone())))
-}
-
-fn skipped(reason: SkipReason) -> FireDecision {
-    FireDecision::Skipped { reason }
-}
-
-fn decide_fire(
-    state: &mut Pending,
-    log_id: &LogId,
-    fire: &FireIntent,
-) -> Result<FireDecision, StoreError> {
-    let Some(job) = state.job(&fire.job_id)? else {
-        return Ok(skipped(SkipReason::JobNotFound(fire.job_id.clone())));
-    };
-    if fire.cause == Cause::Schedule && job.status != JobStatus::Active {
-        return Ok(skipped(SkipReason::JobNotActive(fire.job_id.clone())));
-    }
-
-    let id = Execution::derive_id(&fire.job_id, fire.scheduled_time, fire.cause);
-    if state.execution(&id)?.is_some() {
-        return Ok(FireDecision::Duplicate(id));
-    }
-    if fire.cause == Cause::Retry && !retry_target_failed(state, fire)? {
-        let retried = fire.retry_of.clone().unwrap_or_default();
-        return Ok(skipped(SkipReason::NotRetryable(retried)));
-    }
-
-    let execution = new_execution(id, log_id, fire);
-    if fire.cause == Cause::Schedule {
-        advance_schedule(state, job, fire);
-    }
-    state.put_execution(execution.clone());
-    Ok(FireDecision::Accepted(execution))
-}
-
-/// Returns whether the execution a RETRY fire retries exists, belongs to the job and FAILED.
-fn retry_target_failed(state: &Pending, fire: &FireIntent) -> Result<bool, StoreError> {
-    let Some(retried_id) = &fire.retry_of else {
-        return Ok(false);
-    };
-    let retried = state.execution(retried_id)?;
-    Ok(retried.is_some_and(|retried| {
-        retried.job_id == fire.job_id && retried.status == ExecutionStatus::Failed
-    }))
-}
-
-fn new_execution(id: ExecutionId, log_id: &LogId, fire: &FireIntent) -> Execution {
-    let retry_of = match fire.cause {
-        Cause::Retry => fire.retry_of.clone(),
-        Cause::Schedule | Cause::Manual => None,
-    };
-    Execution {
-        id,
-        job_id: fire.job_id.clone(),
-        scheduled_time: fire.scheduled_time,
-        start_time: fire.decided_at,
-        end_time: None,
-        status: ExecutionStatus::Running,
-        attempt_count: 1,
-        next_retry_time: None,
-        result: None,
-        error: None,
-        cause: fire.cause,
-        retry_of,
-        redispatches: 0,
-        attempt_term: log_id.leader_id.term,
-        attempt_index: log_id.index,
-    }
-}
-
-/// Moves the job's schedule past a schedule fire, unless the fire is older than the latest one.
-fn advance_schedule(state: &mut Pending, mut job: Job, fire: &FireIntent) {
-    let older = job
-        .last_execution_time
-        .is_some_and(|last| fire.scheduled_time < last);
-    if older {
-        return;
-    }
-    job.last_execution_time = Some(fire.scheduled_time);
-    job.next_execution_time = fire.next_execution_time;
-    state.put_job(job);
-}
-
-fn decide_retry(
-    state: &mut Pending,
-    log_id: &LogId,
-    retry: &RetryIntent,
-) -> Result<FireDecision, StoreError> {
-    let stale = || skipped(SkipReason::StaleAttempt(retry.execution_id.clone()));
-    let Some(mut execution) = state.execution(&retry.execution_id)? else {
-        return Ok(stale());
-    };
-
-    let running = execution.status == ExecutionStatus::Running;
-    if running && retry.attempt == execution.attempt_count {
-        return Ok(FireDecision::Duplicate(execution.id));
-    }
-    let next_attempt = execution.attempt_count.checked_add(1);
-    if execution.status.is_final() || next_attempt != Some(retry.attempt) {
-        return Ok(stale());
-    }
-
-    execution.status = ExecutionStatus::Running;
-    execution.attempt_count = retry.attempt;
-    execution.next_retry_time = None;
-    execution.attempt_term = log_id.leader_id.term;
-    execution.attempt_index = log_id.index;
-    state.put_execution(execution.clone());
-    Ok(FireDecision::Accepted(execution))
-}
-
-fn record_outcomes(state: &mut Pending, outcomes: &[Outcome]) -> Result<Response, StoreError> {
-    let mut applied: u32 = 0;
-    for outcome in outcomes {
-        if record_outcome(state, outcome)? {
-            applied = applied.saturating_add(1);
-        }
-    }
-    Ok(Response::Outcomes { applied })
-}
-
-/// Applies one outcome and returns false when it is stale and was ignored.
-fn record_outcome(state: &mut Pending, outcome: &Outcome) -> Result<bool, StoreError> {
-    let Some(mut execution) = state.execution(&outcome.execution_id)? else {
-        return Ok(false);
-    };
-    let current =
-        execution.status == ExecutionStatus::Running && outcome.attempt == execution.attempt_count;
-    if !current {
-        return Ok(false);
-    }
-
-    match &outcome.result {
-        OutcomeResult::Success { status_code, body } => {
-            execution.status = ExecutionStatus::Completed;
-            execution.end_time = Some(outcome.finished_at);
-            execution.next_retry_time = None;
-            execution.result = Some(execution_result(*status_code, body));
-            execution.error = None;
-        }
-        OutcomeResult::Failure {
-            status_code,
-            body,
-            error,
-            retryable,
-        } => {
-            if let Some(status_code) = status_code {
-                let body = body.as_deref().unwrap_or_default();
-                execution.result = Some(execution_result(*status_code, body));
-            }
-            execution.error = Some(error.clone());
-            let delay = if *retryable {
-                retry_delay(state, &execution.job_id, outcome.attempt)?
-            } else {
-                None
-            };
-            record_failure(&mut execution, outcome.finished_at, delay);
-        }
-    }
-    state.put_execution(execution);
-    Ok(true)
-}
-
-/// Returns the delay before the next attempt, or `None` when the job is gone or its retry strategy
-/// allows no attempt after `attempt`.
-fn retry_delay(state: &Pending, job_id: &str, attempt: u32) -> Result<Option<u64>, StoreError> {
-    let retry = state.job(job_id)?.map(|job| job.spec.retry);
-    Ok(retry
-        .filter(|retry| retry.allows_after(attempt))
-        .map(|retry| retry.delay_after(attempt)))
-}
-
-/// Marks a failed attempt RETRYING after `retry_delay` milliseconds, or FAILED without one.
-fn record_failure(execution: &mut Execution, finished_at: Timestamp, retry_delay: Option<u64>) {
-    match retry_delay {
-        Some(delay) => {
-            execution.status = ExecutionStatus::Retrying;
-            execution.next_retry_time = Some(finished_at.plus_millis(delay));
-        }
-        None => {
-            execution.status = ExecutionStatus::Failed;
-            execution.end_time = Some(finished_at);
-            execution.next_retry_time = None;
-        }
-    }
-}
-
-fn execution_result(status_code: u16, body: &str) -> ExecutionResult {
-    ExecutionResult {
-        status_code,
-        body: cut_at_char_boundary(body, MAX_RESULT_BODY_BYTES).to_string(),
-    }
-}
-
-/// Returns the longest prefix of `text` of at most `max_bytes` bytes that ends on a character
-/// boundary.
-fn cut_at_char_boundary(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

@@ -12,6 +12,9 @@ use crate::model::{
     RetryIntent, SkipReason, Timestamp,
 };
 
+#[path = "apply_policy_tests.rs"]
+mod policies;
+
 /// A state machine that applies each command as the next log entry of term 3.
 struct Harness {
     store: TestStore,
@@ -149,6 +152,22 @@ fn failure(execution_id: &str, attempt: u32, finished_ms: i64, retryable: bool) 
     }
 }
 
+/// Builds a failed attempt whose status code (404) no retry strategy of these tests retries.
+fn final_failure(execution_id: &str, attempt: u32, finished_ms: i64) -> Outcome {
+    Outcome {
+        jitter_sample: 0,
+        execution_id: execution_id.to_string(),
+        attempt,
+        finished_at: Timestamp(finished_ms),
+        result: OutcomeResult::Failure {
+            status_code: Some(404),
+            body: Some("no such report".to_string()),
+            error: "target returned 404".to_string(),
+            retryable: false,
+        },
+    }
+}
+
 fn not_found(id: &str) -> Response {
     Response::Rejected(Rejection::NotFound {
         field: "id".to_string(),
@@ -167,7 +186,7 @@ async fn running_execution(harness: &mut Harness) -> Execution {
 /// Runs `running_execution` and fails its first attempt with a non-retryable error.
 async fn failed_execution(harness: &mut Harness) -> Execution {
     let execution = running_execution(harness).await;
-    let outcome = failure(&execution.id, 1, 11_000, false);
+    let outcome = final_failure(&execution.id, 1, 11_000);
     assert_eq!(harness.outcomes(vec![outcome]).await, 1);
     harness.execution(&execution.id).unwrap()
 }
@@ -804,7 +823,7 @@ async fn non_retryable_failure_fails() {
     let failed = failed_execution(&mut harness).await;
     assert_eq!(failed.status, ExecutionStatus::Failed);
     assert_eq!(failed.end_time, Some(Timestamp(11_000)));
-    assert_eq!(failed.error.as_deref(), Some("target returned 503"));
+    assert_eq!(failed.error.as_deref(), Some("target returned 404"));
 }
 
 #[tokio::test]
@@ -994,7 +1013,7 @@ async fn events_follow_applied_changes() {
         created,
         StateEvent::JobChanged {
             job_id: "job-1".to_string(),
-            job: Some(job("job-1")),
+            job: Some(Box::new(job("job-1"))),
         }
     );
     let advanced = events.try_recv().unwrap();

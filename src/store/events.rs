@@ -23,8 +23,13 @@ pub(crate) const EVENT_CHANNEL_CAPACITY: usize = 4096;
 pub enum StateEvent {
     /// A job was created, changed or deleted (`job` is `None`). Deleting a job also removes its
     /// executions, which get no event of their own.
-    JobChanged { job_id: JobId, job: Option<Job> },
-    /// An execution was created or changed.
+    JobChanged {
+        job_id: JobId,
+        job: Option<Box<Job>>,
+    },
+    /// An execution was created or changed. Retention removes finished executions without an
+    /// event, except one finished by the same entry: it gets this event with its final state,
+    /// though a read no longer finds it.
     ExecutionChanged(Execution),
     /// A snapshot replaced the whole state: rebuild every view from the reader.
     Reset,

@@ -104,9 +104,27 @@ pub(crate) fn execution_id_from_index_key(
         .map_err(|_| invalid_key(EXECUTIONS_BY_JOB_TREE, key, "execution id is not UTF-8"))
 }
 
+/// Reads the scheduled time from an `executions_by_job` row whose job prefix is `prefix_len`
+/// bytes long.
+pub(crate) fn scheduled_time_from_index_key(
+    key: &[u8],
+    prefix_len: usize,
+) -> Result<Timestamp, StoreError> {
+    let bytes = key
+        .get(prefix_len..prefix_len + TIME_BYTES)
+        .and_then(|bytes| <[u8; TIME_BYTES]>::try_from(bytes).ok())
+        .ok_or_else(|| invalid_key(EXECUTIONS_BY_JOB_TREE, key, "too short"))?;
+    Ok(millis_from_sortable(bytes))
+}
+
 /// Maps an instant to 8 bytes whose byte order is the instant's numeric order.
 fn sortable_millis(at: Timestamp) -> [u8; 8] {
     ((at.0 as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Reverses [`sortable_millis`].
+fn millis_from_sortable(bytes: [u8; TIME_BYTES]) -> Timestamp {
+    Timestamp((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
 /// Reads a UTF-8 id key of the `jobs`, `executions` or `open_executions` tree.
@@ -154,6 +172,23 @@ mod tests {
         let short = executions_by_job_prefix("a");
         let row_of_longer_id = executions_by_job_key("a\0b", Timestamp(1), "x");
         assert!(!row_of_longer_id.starts_with(&short));
+    }
+
+    #[test]
+    fn scheduled_time_reads_back_from_index_key() {
+        let prefix_len = executions_by_job_prefix("job-1").len();
+        for millis in [i64::MIN, -5, 0, 77, i64::MAX] {
+            let key = executions_by_job_key("job-1", Timestamp(millis), "exec-9");
+            let time = scheduled_time_from_index_key(&key, prefix_len).unwrap();
+            assert_eq!(time, Timestamp(millis));
+        }
+    }
+
+    #[test]
+    fn short_index_key_is_an_error() {
+        let prefix_len = executions_by_job_prefix("job-1").len();
+        let key = executions_by_job_prefix("job-1");
+        assert!(scheduled_time_from_index_key(&key, prefix_len).is_err());
     }
 
     #[test]

@@ -145,6 +145,12 @@ impl StateReader {
         self.trees.last_applied()
     }
 
+    /// Returns the trees this reader reads, for tests that count stored rows.
+    #[cfg(test)]
+    pub(crate) fn trees(&self) -> &StateTrees {
+        &self.trees
+    }
+
     /// Subscribes to change events. [`StateEvent`] documents the delivery contract.
     pub fn subscribe(&self) -> broadcast::Receiver<StateEvent> {
         self.events.subscribe()

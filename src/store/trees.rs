@@ -7,7 +7,7 @@ use sled::{Transactional, Tree};
 use super::envelope::{decode, encode};
 use super::error::StoreError;
 use super::keys;
-use crate::model::{Execution, ExecutionId, Job};
+use crate::model::{Execution, ExecutionId, Job, Timestamp};
 use crate::raft_types::{LogId, NodeId, NodeInfo};
 
 /// The membership as the state machine stores it.
@@ -62,6 +62,28 @@ impl StateTrees {
             ids.push(keys::execution_id_from_index_key(&key?, prefix.len())?);
         }
         Ok(ids)
+    }
+
+    /// Scheduled times and ids of all executions of `job_id`, read from the index rows alone,
+    /// oldest scheduled time first.
+    pub(crate) fn index_rows_of_job(
+        &self,
+        job_id: &str,
+    ) -> Result<Vec<(Timestamp, ExecutionId)>, StoreError> {
+        let prefix = keys::executions_by_job_prefix(job_id);
+        let mut rows = Vec::new();
+        for key in self.executions_by_job.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let scheduled_time = keys::scheduled_time_from_index_key(&key, prefix.len())?;
+            let id = keys::execution_id_from_index_key(&key, prefix.len())?;
+            rows.push((scheduled_time, id));
+        }
+        Ok(rows)
+    }
+
+    /// Returns whether execution `id` has a row in `open_executions` (RUNNING or RETRYING).
+    pub(crate) fn is_open(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.open_executions.contains_key(id.as_bytes())?)
     }
 
     pub(crate) fn last_applied(&self) -> Result<Option<LogId>, StoreError> {

@@ -17,27 +17,30 @@ pub const USER_AGENT: &str = concat!("raftcron/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone, Debug)]
 pub struct HttpDispatcher {
     client: reqwest::Client,
+    /// The Raft node id of the sending node, sent as `X-Raftcron-Node-Id`.
+    node_id: u64,
 }
 
 impl HttpDispatcher {
-    /// Builds the shared client. Redirects are not followed: a 3xx response is the
-    /// attempt's outcome, so a request is never sent to a host the job does not name.
+    /// Builds the shared client of node `node_id`. Redirects are not followed: a 3xx response
+    /// is the attempt's outcome, so a request is never sent to a host the job does not name.
     ///
     /// # Errors
     /// [`TriggerError::ClientBuild`] when reqwest cannot set up TLS.
-    pub fn new() -> Result<Self, TriggerError> {
+    pub fn new(node_id: u64) -> Result<Self, TriggerError> {
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .use_rustls_tls()
             .build()
             .map_err(TriggerError::ClientBuild)?;
-        Ok(HttpDispatcher { client })
+        Ok(HttpDispatcher { client, node_id })
     }
 
     /// Sends one attempt of `execution` to `job`'s target and returns its outcome.
     ///
-    /// The whole request, body included, must finish within the trigger's `timeout_ms`. Any
-    /// 2xx is a success. Connection errors, timeouts, 5xx and 429 are retryable failures; other
+    /// The whole request, body included, must finish within the trigger's `timeout_ms`,
+    /// whatever started the attempt: a schedule instant, a manual run or a retry. Any 2xx is a
+    /// success. Connection errors, timeouts, 5xx and 429 are retryable failures; other
     /// 4xx and 3xx are final. At most [`crate::model::MAX_RESULT_BODY_BYTES`] of the response
     /// body are read.
     ///
@@ -54,7 +57,7 @@ impl HttpDispatcher {
             Ok(method) => method,
             Err(_) => return final_failure(&target, format!("invalid method {}", http.method)),
         };
-        let headers = match request_headers(http, execution) {
+        let headers = match request_headers(http, execution, self.node_id) {
             Ok(headers) => headers,
             Err(message) => return final_failure(&target, message),
         };
@@ -99,7 +102,11 @@ impl Target {
 
 /// Builds the request headers: the job's own, then raftcron's, which replace any job header of
 /// the same name.
-fn request_headers(http: &HttpTrigger, execution: &Execution) -> Result<HeaderMap, String> {
+fn request_headers(
+    http: &HttpTrigger,
+    execution: &Execution,
+    node_id: u64,
+) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     for (name, value) in &http.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -108,7 +115,7 @@ fn request_headers(http: &HttpTrigger, execution: &Execution) -> Result<HeaderMa
             HeaderValue::from_str(value).map_err(|_| format!("invalid value of header {name}"))?;
         headers.append(name, value);
     }
-    for (name, value) in raftcron_headers(execution) {
+    for (name, value) in raftcron_headers(execution, node_id) {
         let value = HeaderValue::from_str(&value)
             .map_err(|_| format!("invalid value of header {name}: {value:?}"))?;
         headers.insert(name, value);
@@ -116,7 +123,7 @@ fn request_headers(http: &HttpTrigger, execution: &Execution) -> Result<HeaderMa
     Ok(headers)
 }
 
-fn raftcron_headers(execution: &Execution) -> [(HeaderName, String); 7] {
+fn raftcron_headers(execution: &Execution, node_id: u64) -> [(HeaderName, String); 8] {
     [
         (name("idempotency-key"), execution.id.clone()),
         (name("x-raftcron-job-id"), execution.job_id.clone()),
@@ -133,6 +140,7 @@ fn raftcron_headers(execution: &Execution) -> [(HeaderName, String); 7] {
             name("x-raftcron-fencing-token"),
             execution.attempt_index.to_string(),
         ),
+        (name("x-raftcron-node-id"), node_id.to_string()),
         (reqwest::header::USER_AGENT, USER_AGENT.to_string()),
     ]
 }

@@ -19,6 +19,9 @@ use crate::model::{
     OutcomeResult, RetryStrategy, Timestamp, Trigger,
 };
 
+/// The node id the dispatchers under test send.
+const NODE_ID: u64 = 7;
+
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
 struct Recorded {
@@ -162,7 +165,7 @@ fn failure(outcome: OutcomeResult) -> (Option<u16>, String, bool) {
 #[tokio::test]
 async fn dispatch_sends_request_and_headers() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let execution = execution(1, 42);
 
     dispatcher
@@ -188,13 +191,14 @@ async fn dispatch_sends_request_and_headers() {
     );
     assert_eq!(header_text(request, "x-raftcron-attempt"), "1");
     assert_eq!(header_text(request, "x-raftcron-fencing-token"), "42");
+    assert_eq!(header_text(request, "x-raftcron-node-id"), "7");
     assert_eq!(header_text(request, "user-agent"), USER_AGENT);
 }
 
 #[tokio::test]
 async fn idempotency_key_stable_across_attempts() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let job = job(&receiver.url("/error"), 5000);
 
     dispatcher.dispatch(&job, &execution(1, 10)).await;
@@ -220,7 +224,7 @@ async fn idempotency_key_stable_across_attempts() {
 #[tokio::test]
 async fn any_2xx_is_success() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
 
     let ok = dispatcher
         .dispatch(&job(&receiver.url("/ok"), 5000), &execution(1, 1))
@@ -244,7 +248,7 @@ async fn any_2xx_is_success() {
 #[tokio::test]
 async fn server_error_is_retryable() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let url = receiver.url("/error");
 
     let outcome = dispatcher
@@ -263,7 +267,7 @@ async fn server_error_is_retryable() {
 #[tokio::test]
 async fn too_many_requests_is_retryable() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
 
     let outcome = dispatcher
         .dispatch(&job(&receiver.url("/busy"), 5000), &execution(1, 1))
@@ -277,7 +281,7 @@ async fn too_many_requests_is_retryable() {
 #[tokio::test]
 async fn not_found_is_final() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let url = receiver.url("/missing");
 
     let outcome = dispatcher
@@ -296,7 +300,7 @@ async fn not_found_is_final() {
 #[tokio::test]
 async fn silent_receiver_times_out() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let url = receiver.url("/hang");
     let started = Instant::now();
 
@@ -318,12 +322,50 @@ async fn silent_receiver_times_out() {
 }
 
 #[tokio::test]
+async fn timeout_bounds_every_cause() {
+    let receiver = Receiver::start().await;
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
+    let url = receiver.url("/hang");
+    let job = job(&url, 200);
+    // A schedule fire, a manual run, a RETRY run, and a retried attempt of a schedule fire.
+    let cases = [
+        (Cause::Schedule, 1),
+        (Cause::Manual, 1),
+        (Cause::Retry, 1),
+        (Cause::Schedule, 3),
+    ];
+
+    for (cause, attempt) in cases {
+        let execution = Execution {
+            cause,
+            id: Execution::derive_id("job-1", Timestamp(1_767_225_600_000), cause),
+            ..execution(attempt, 5)
+        };
+        let started = Instant::now();
+
+        let outcome = dispatcher.dispatch(&job, &execution).await;
+
+        let elapsed = started.elapsed();
+        let (_, error, retryable) = failure(outcome);
+        let case = format!("{} attempt {attempt}", cause.as_str());
+        assert_eq!(
+            error,
+            format!("POST {url}: timed out after 200 ms"),
+            "{case}"
+        );
+        assert!(retryable, "{case}");
+        assert!(elapsed >= Duration::from_millis(200), "{case}: {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{case}: {elapsed:?}");
+    }
+}
+
+#[tokio::test]
 async fn refused_connection_is_retryable() {
     // Bind and release a port so that nothing listens on it.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/ok", listener.local_addr().unwrap());
     drop(listener);
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
 
     let outcome = dispatcher
         .dispatch(&job(&url, 5000), &execution(1, 1))
@@ -338,7 +380,7 @@ async fn refused_connection_is_retryable() {
 #[tokio::test]
 async fn endless_body_is_capped() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
 
     let outcome = dispatcher
         .dispatch(&job(&receiver.url("/endless"), 5000), &execution(1, 1))
@@ -355,7 +397,7 @@ async fn endless_body_is_capped() {
 #[tokio::test]
 async fn redirect_is_not_followed() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
 
     let outcome = dispatcher
         .dispatch(&job(&receiver.url("/redirect"), 5000), &execution(1, 1))
@@ -375,7 +417,7 @@ async fn redirect_is_not_followed() {
 #[tokio::test]
 async fn credentials_left_out_of_error() {
     let receiver = Receiver::start().await;
-    let dispatcher = HttpDispatcher::new().unwrap();
+    let dispatcher = HttpDispatcher::new(NODE_ID).unwrap();
     let url = format!("http://admin:secret@{}/missing", receiver.addr);
 
     let outcome = dispatcher

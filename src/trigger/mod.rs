@@ -12,6 +12,10 @@
 //! - `X-Raftcron-Attempt`: the attempt number, from 1.
 //! - `X-Raftcron-Fencing-Token`: the Raft log index that started the attempt, which grows
 //!   across leaders.
+//! - `X-Raftcron-Node-Id`: the Raft node id of the node that sent the request.
+//!
+//! Every request, whether a schedule instant, a manual run or a retry started it, is bounded by
+//! the job's trigger timeout.
 
 mod body;
 mod http;

@@ -3,12 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chrono::DateTime;
+use raftcron::receiver::{Behaviour, Receiver, RecordedRequest};
 use serde_json::Value;
 
 /// Ports and process of one node.
@@ -30,6 +32,7 @@ pub struct ClusterOptions {
     pub election_timeout_max_ms: u64,
     pub snapshot_every_entries: u64,
     pub keep_entries_after_snapshot: u64,
+    pub misfire_threshold_ms: u64,
 }
 
 impl Default for ClusterOptions {
@@ -41,6 +44,7 @@ impl Default for ClusterOptions {
             election_timeout_max_ms: 1000,
             snapshot_every_entries: 5000,
             keep_entries_after_snapshot: 1000,
+            misfire_threshold_ms: 60_000,
         }
     }
 }
@@ -117,6 +121,26 @@ impl TestCluster {
         }
     }
 
+    /// Sends SIGKILL to every running node.
+    pub fn kill_all(&mut self) {
+        for id in self.running_ids() {
+            self.kill(id);
+        }
+    }
+
+    /// Starts every node that is not running.
+    pub fn start_all(&mut self) {
+        let stopped: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| !self.is_running(*id))
+            .collect();
+        for id in stopped {
+            self.start_node(id);
+        }
+    }
+
     /// Sends `signal` (for example "STOP" or "CONT") to node `id` by its process id.
     pub fn signal(&self, id: u64, signal: &str) {
         let pid = self.nodes[&id]
@@ -167,13 +191,19 @@ impl TestCluster {
     /// The leader as reported by the running nodes, when they agree on a running one.
     pub async fn current_leader(&self) -> Option<u64> {
         for id in self.running_ids() {
-            let status = self.status(id).await?;
-            let leader = status["leaderId"].as_u64()?;
-            if self.is_running(leader) {
-                let leader_status = self.status(leader).await?;
-                if leader_status["leaderId"].as_u64() == Some(leader) {
-                    return Some(leader);
-                }
+            // A paused or starting node does not answer; ask the next one.
+            let Some(status) = self.status(id).await else {
+                continue;
+            };
+            let Some(leader) = status["leaderId"].as_u64() else {
+                continue;
+            };
+            if !self.is_running(leader) {
+                continue;
+            }
+            let leader_status = self.status(leader).await;
+            if leader_status.is_some_and(|s| s["leaderId"].as_u64() == Some(leader)) {
+                return Some(leader);
             }
         }
         None
@@ -278,7 +308,8 @@ fn write_configs(dir: &Path, nodes: &BTreeMap<u64, NodeProcess>, options: &Clust
             "node_id = {id}\ndata_dir = \"{data}\"\n\n{members}\
              [raft]\nheartbeat_ms = {hb}\nelection_timeout_min_ms = {emin}\n\
              election_timeout_max_ms = {emax}\nsnapshot_every_entries = {snap}\n\
-             keep_entries_after_snapshot = {keep}\n\n[storage]\ncache_mb = 16\n",
+             keep_entries_after_snapshot = {keep}\n\n[storage]\ncache_mb = 16\n\n\
+             [scheduler]\nmisfire_threshold_ms = {misfire}\n",
             id = node.id,
             data = dir.join(format!("node{}", node.id)).display(),
             hb = options.heartbeat_ms,
@@ -286,6 +317,7 @@ fn write_configs(dir: &Path, nodes: &BTreeMap<u64, NodeProcess>, options: &Clust
             emax = options.election_timeout_max_ms,
             snap = options.snapshot_every_entries,
             keep = options.keep_entries_after_snapshot,
+            misfire = options.misfire_threshold_ms,
         );
         std::fs::write(&node.config_path, text).expect("write node config");
     }
@@ -301,4 +333,66 @@ pub fn job_body(name: &str, schedule: &str, url: &str) -> Value {
         "triggerConfig": {"url": url, "method": "POST", "timeout": 5000},
         "retryStrategy": {"attempts": 1, "backoff": "fixed", "interval": 1000}
     })
+}
+
+pub async fn start_receiver() -> Receiver {
+    Receiver::start("127.0.0.1:0", Behaviour::default())
+        .await
+        .expect("start receiver")
+}
+
+pub fn hook_url(receiver: &Receiver) -> String {
+    format!("http://{}/hook", receiver.address())
+}
+
+/// Scheduled instants (ms) of the requests for `job_id`, with every execution id seen for each.
+pub fn instants_of(requests: &[RecordedRequest], job_id: &str) -> BTreeMap<i64, BTreeSet<String>> {
+    let mut instants: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for request in requests {
+        if request.header("x-raftcron-job-id") != Some(job_id) {
+            continue;
+        }
+        let scheduled = request
+            .header("x-raftcron-scheduled-time")
+            .expect("scheduled time header");
+        let at = DateTime::parse_from_rfc3339(scheduled)
+            .expect("RFC 3339 scheduled time")
+            .timestamp_millis();
+        let key = request.header("idempotency-key").expect("idempotency key");
+        instants.entry(at).or_default().insert(key.to_string());
+    }
+    instants
+}
+
+/// Asserts every second from the first to the last instant is present, each with one key.
+pub fn assert_contiguous_seconds(instants: &BTreeMap<i64, BTreeSet<String>>) {
+    let first = *instants.keys().next().expect("at least one instant");
+    let last = *instants.keys().last().expect("at least one instant");
+    let missing: Vec<i64> = (0..=(last - first) / 1000)
+        .map(|step| first + step * 1000)
+        .filter(|at| !instants.contains_key(at))
+        .collect();
+    assert!(missing.is_empty(), "instants never fired: {missing:?}");
+    for (at, keys) in instants {
+        assert_eq!(
+            keys.len(),
+            1,
+            "instant {at} fired with several keys: {keys:?}"
+        );
+    }
+}
+
+/// Pauses a job through node `node`'s REST API.
+pub async fn pause(cluster: &TestCluster, node: u64, job_id: &str) {
+    let response = cluster
+        .http
+        .patch(cluster.url(node, &format!("/api/jobs/{job_id}/pause")))
+        .send()
+        .await
+        .expect("PATCH pause");
+    assert!(
+        response.status().is_success(),
+        "pause failed: {}",
+        response.status()
+    );
 }

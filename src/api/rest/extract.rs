@@ -144,6 +144,21 @@ impl QueryParams {
             .collect()
     }
 
+    /// Parses the first non-empty value of `name` as `true` or `false`, case-insensitively.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidArgument`] naming the parameter for any other value.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        let Some(text) = self.text(name) else {
+            return Ok(None);
+        };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(ApiError::invalid(name, &text, "expected true or false")),
+        }
+    }
+
     /// Parses the first non-empty value of `name` as a whole number.
     ///
     /// # Errors

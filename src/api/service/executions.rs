@@ -15,9 +15,17 @@ use crate::api::error::ApiError;
 
 impl ApiService {
     /// Starts a manual execution of a job now; returns the accepted RUNNING execution.
-    pub async fn trigger_job(&self, id: &str) -> Result<Execution, ApiError> {
+    ///
+    /// `force` bypasses the job's concurrency policy: the run starts next to open runs even
+    /// under FORBID, and ends none of them under REPLACE.
+    ///
+    /// # Errors
+    /// [`ApiError::FailedPrecondition`] naming the open execution when the job's policy is
+    /// FORBID, a run is open and `force` is false.
+    pub async fn trigger_job(&self, id: &str, force: bool) -> Result<Execution, ApiError> {
         require_id("id", id)?;
-        let intent = self.request_intent(id, Cause::Manual, None);
+        let mut intent = self.request_intent(id, Cause::Manual, None);
+        intent.force = force;
         self.fire(intent, "id").await
     }
 
@@ -146,9 +154,11 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
             value: job_id,
         },
         SkipReason::ConcurrencyForbidden(execution_id) => ApiError::FailedPrecondition {
-            field: job_field.to_string(),
+            field: "executionId".to_string(),
             message: format!(
-                "the job forbids overlapping runs and execution {execution_id:?} is still open"
+                "the job's concurrencyPolicy FORBID allows no run while execution \
+                 {execution_id:?} is open; wait until it ends (TriggerJob accepts force to run \
+                 anyway)"
             ),
             value: execution_id,
         },

@@ -11,7 +11,7 @@ use crate::model::{
 
 /// Computes test schedule instants: the job's `schedule` field is a period in milliseconds, and
 /// the instants are `anchor + k * period` for `k >= 1`. A schedule of `never` has no instant.
-fn every_period(job: &Job, after: Timestamp) -> Option<Timestamp> {
+pub(super) fn every_period(job: &Job, after: Timestamp) -> Option<Timestamp> {
     let period: i64 = job.spec.schedule.parse().ok()?;
     let anchor = job.anchor.0;
     let elapsed = (after.0 - anchor).max(0);
@@ -19,15 +19,18 @@ fn every_period(job: &Job, after: Timestamp) -> Option<Timestamp> {
     Some(Timestamp(anchor + steps * period))
 }
 
-fn core_with(max_catch_up: u32) -> SchedulerCore {
-    SchedulerCore::new(CoreConfig { max_catch_up }, Arc::new(every_period))
+pub(super) fn core_with(misfire_threshold_ms: u64) -> SchedulerCore {
+    let config = CoreConfig {
+        misfire_threshold_ms,
+    };
+    SchedulerCore::new(config, Arc::new(every_period))
 }
 
 fn core() -> SchedulerCore {
-    core_with(100)
+    SchedulerCore::new(CoreConfig::default(), Arc::new(every_period))
 }
 
-fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
+pub(super) fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
     let trigger = HttpTrigger {
         url: "http://127.0.0.1:9/hook".to_string(),
         method: "POST".to_string(),
@@ -57,7 +60,7 @@ fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
     }
 }
 
-fn fired(job: &Job, last: i64) -> Job {
+pub(super) fn fired(job: &Job, last: i64) -> Job {
     Job {
         last_execution_time: Some(Timestamp(last)),
         ..job.clone()
@@ -72,7 +75,7 @@ fn with_status(job: &Job, status: JobStatus, changed_at: i64) -> Job {
     }
 }
 
-fn execution(job_id: &str, scheduled: i64, attempt: u32, term: u64) -> Execution {
+pub(super) fn execution(job_id: &str, scheduled: i64, attempt: u32, term: u64) -> Execution {
     let scheduled_time = Timestamp(scheduled);
     Execution {
         redispatches: 0,
@@ -101,7 +104,7 @@ fn retrying(execution: &Execution, next_retry: i64) -> Execution {
     }
 }
 
-fn finished(execution: &Execution, status: ExecutionStatus) -> Execution {
+pub(super) fn finished(execution: &Execution, status: ExecutionStatus) -> Execution {
     Execution {
         status,
         end_time: Some(Timestamp(execution.scheduled_time.0 + 50)),
@@ -109,7 +112,7 @@ fn finished(execution: &Execution, status: ExecutionStatus) -> Execution {
     }
 }
 
-fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) -> Intent {
+pub(super) fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) -> Intent {
     Intent::Fire(FireIntent {
         caught_up: false,
         force: false,
@@ -122,16 +125,30 @@ fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) -> Intent {
     })
 }
 
-fn retry(execution: &Execution, attempt: u32, decided_at: i64) -> Intent {
+pub(super) fn retry(execution: &Execution, attempt: u32, decided_at: i64) -> Intent {
+    retry_marked(execution, attempt, decided_at, false)
+}
+
+/// Builds the retry intent of an in-doubt attempt of an earlier term.
+fn in_doubt_retry(execution: &Execution, attempt: u32, decided_at: i64) -> Intent {
+    retry_marked(execution, attempt, decided_at, true)
+}
+
+fn retry_marked(execution: &Execution, attempt: u32, decided_at: i64, in_doubt: bool) -> Intent {
     Intent::Retry(RetryIntent {
-        in_doubt: false,
+        in_doubt,
         execution_id: execution.id.clone(),
         attempt,
         decided_at: Timestamp(decided_at),
     })
 }
 
-fn gained(term: u64, now: i64, jobs: Vec<Job>, open_executions: Vec<Execution>) -> Event {
+pub(super) fn gained(
+    term: u64,
+    now: i64,
+    jobs: Vec<Job>,
+    open_executions: Vec<Execution>,
+) -> Event {
     Event::LeadershipGained {
         term,
         now: Timestamp(now),
@@ -140,7 +157,7 @@ fn gained(term: u64, now: i64, jobs: Vec<Job>, open_executions: Vec<Execution>) 
     }
 }
 
-fn tick(now: i64) -> Event {
+pub(super) fn tick(now: i64) -> Event {
     Event::Tick {
         now: Timestamp(now),
     }
@@ -153,11 +170,11 @@ fn changed(job: &Job) -> Event {
     }
 }
 
-fn arm(at: i64) -> Command {
+pub(super) fn arm(at: i64) -> Command {
     Command::ArmTimer(Some(Timestamp(at)))
 }
 
-fn dispatch(execution: &Execution, job: &Job) -> Command {
+pub(super) fn dispatch(execution: &Execution, job: &Job) -> Command {
     Command::Dispatch {
         execution: execution.clone(),
         job: job.clone(),
@@ -291,23 +308,6 @@ fn catch_up_ignores_instants_before_anchor() {
 }
 
 #[test]
-fn catch_up_beyond_cap_is_skipped() {
-    let mut core = core_with(2);
-
-    let commands = core.handle(gained(2, 5500, vec![job("a", 1000, 0)], vec![]));
-
-    let expected = vec![
-        Command::Propose(vec![
-            fire("a", 1000, Some(2000), 5500),
-            fire("a", 2000, Some(6000), 5500),
-        ]),
-        arm(6000),
-    ];
-    assert_eq!(commands, expected);
-    assert_eq!(core.skipped_instants(), 3);
-}
-
-#[test]
 fn in_doubt_attempt_retried_on_gain() {
     let mut core = core();
     let job = fired(&job("a", 1000, 0), 1000);
@@ -315,7 +315,10 @@ fn in_doubt_attempt_retried_on_gain() {
 
     let commands = core.handle(gained(2, 1500, vec![job], vec![in_doubt.clone()]));
 
-    let expected = vec![Command::Propose(vec![retry(&in_doubt, 2, 1500)]), arm(2000)];
+    let expected = vec![
+        Command::Propose(vec![in_doubt_retry(&in_doubt, 2, 1500)]),
+        arm(2000),
+    ];
     assert_eq!(commands, expected);
 }
 
@@ -661,6 +664,42 @@ fn rebuild_in_same_term_keeps_dispatched() {
     ));
 
     assert_eq!(rebuilt, vec![arm(2000)]);
-    let expected = vec![Command::Propose(vec![retry(&started, 2, 1200)]), arm(2000)];
+    let expected = vec![
+        Command::Propose(vec![in_doubt_retry(&started, 2, 1200)]),
+        arm(2000),
+    ];
     assert_eq!(next_term, expected);
+}
+
+#[test]
+fn replaced_execution_aborts_dispatch() {
+    let mut core = core();
+    let job = job("a", 10_000, 0);
+    core.handle(gained(2, 500, vec![job.clone()], vec![]));
+    let started = execution("a", 1000, 1, 2);
+    core.handle(Event::ExecutionChanged(started.clone()));
+
+    // The state machine ended the run as FAILED ("replaced") while its request was in flight.
+    let replaced = finished(&started, ExecutionStatus::Failed);
+    let commands = core.handle(Event::ExecutionChanged(replaced));
+
+    let abort = Command::Abort {
+        execution_id: started.id.clone(),
+    };
+    assert_eq!(commands, vec![abort]);
+}
+
+#[test]
+fn undispatched_final_execution_not_aborted() {
+    let mut core = core();
+    core.handle(gained(2, 500, vec![job("a", 10_000, 0)], vec![]));
+    // Started by an earlier term: this core never dispatched it.
+    let earlier = execution("a", 1000, 1, 1);
+
+    let commands = core.handle(Event::ExecutionChanged(finished(
+        &earlier,
+        ExecutionStatus::Completed,
+    )));
+
+    assert_eq!(commands, vec![]);
 }

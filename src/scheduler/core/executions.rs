@@ -48,7 +48,7 @@ impl SchedulerCore {
                     attempt_term = execution.attempt_term,
                     "attempt of an earlier term in doubt; retrying"
                 );
-                output.intents.push(retry_intent(&execution, now));
+                output.intents.push(retry_intent(&execution, now, true));
                 self.remember(execution, true);
             }
             ExecutionStatus::Running => self.dispatch_once(execution, output),
@@ -82,8 +82,21 @@ impl SchedulerCore {
             }
             ExecutionStatus::Retrying => self.arm_retry(execution),
             ExecutionStatus::Completed | ExecutionStatus::Failed => {
+                self.abort_if_dispatched(&execution.id, output);
                 self.forget_execution(&execution.id);
             }
+        }
+    }
+
+    /// Asks the runtime to abort the request of an execution that this core dispatched and
+    /// that became final without its outcome, as when the REPLACE concurrency policy ends it.
+    /// After the core's own outcome the request has already finished, and the abort changes
+    /// nothing.
+    fn abort_if_dispatched(&mut self, execution_id: &str, output: &mut Output) {
+        let dispatched = self.dispatched.iter().any(|(id, _)| id == execution_id);
+        if dispatched {
+            let execution_id = execution_id.to_string();
+            output.dispatches.push(Command::Abort { execution_id });
         }
     }
 
@@ -124,7 +137,9 @@ impl SchedulerCore {
             return;
         }
         open.retry_proposed = true;
-        output.intents.push(retry_intent(&open.execution, now));
+        output
+            .intents
+            .push(retry_intent(&open.execution, now, false));
     }
 
     pub(super) fn forget_execution(&mut self, execution_id: &str) {
@@ -143,11 +158,13 @@ impl SchedulerCore {
     }
 }
 
-fn retry_intent(execution: &Execution, now: Timestamp) -> Intent {
+/// Builds the intent that starts the next attempt of `execution`. Set `in_doubt` when the
+/// current attempt belongs to an earlier term, which may have sent it, and has no outcome.
+fn retry_intent(execution: &Execution, now: Timestamp, in_doubt: bool) -> Intent {
     Intent::Retry(RetryIntent {
         execution_id: execution.id.clone(),
         attempt: execution.attempt_count + 1,
         decided_at: now,
-        in_doubt: false,
+        in_doubt,
     })
 }

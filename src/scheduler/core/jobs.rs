@@ -1,14 +1,11 @@
 //! Job timers: arming each ACTIVE job at its next schedule instant and proposing the instants
-//! that are due, with the catch-up limit.
+//! that are due, with the misfire rules.
 
 use tracing::{debug, warn};
 
+use super::misfire::{FirePlan, PlannedFire, PlannedSkip, Planner};
 use super::{Output, SchedulerCore, TimerKey};
-use crate::model::{Cause, FireIntent, Intent, Job, JobId, JobStatus, Timestamp};
-
-/// Maximum number of skipped instants counted one by one. Past it the count is reported as a
-/// lower bound, which bounds the work of a catch-up after a very long outage.
-const SKIP_COUNT_LIMIT: u64 = 100_000;
+use crate::model::{Cause, FireIntent, Intent, Job, JobId, JobStatus, SkipIntent, Timestamp};
 
 /// Returns whether the scheduler fires `job` on schedule.
 pub(super) fn is_active(job: &Job) -> bool {
@@ -25,8 +22,9 @@ fn same_timing(old: &Job, new: &Job) -> bool {
 
 impl SchedulerCore {
     /// Arms `job` at its first instant after its last fire, or after its anchor if it never
-    /// fired or was resumed or rescheduled since. Instants that are already past fire at the
-    /// next tick, which is how instants missed without a leader are caught up.
+    /// fired or was resumed or rescheduled since. Instants that are already past are decided at
+    /// the next tick, under the misfire rules, which is how instants missed without a leader
+    /// are caught up.
     pub(super) fn arm_after_last_fire(&mut self, job: &Job) {
         let after = job
             .last_execution_time
@@ -84,8 +82,9 @@ impl SchedulerCore {
         }
     }
 
-    /// Proposes the job's instants from `first` up to `now`, at most `max_catch_up` of them,
-    /// oldest first, and arms the job at its next instant after them.
+    /// Proposes the job's instants from `first`, its first undecided instant, up to `now`,
+    /// following the misfire rules of [`super::misfire`], and arms the job at the first
+    /// instant left undecided.
     pub(super) fn fire_job(
         &mut self,
         job_id: &str,
@@ -96,76 +95,79 @@ impl SchedulerCore {
         let Some(job) = self.jobs.get(job_id).cloned() else {
             return;
         };
-        let (due, mut next) = self.due_instants(&job, first, now);
-        if let Some(skipped_from) = next.filter(|at| *at <= now) {
-            self.skip_instants(&job, skipped_from, now);
-            next = self.schedule.next_instant(&job, now);
-        }
+        let planner = Planner {
+            schedule: self.schedule.as_ref(),
+            job: &job,
+            misfire_threshold_ms: self.config.misfire_threshold_ms,
+        };
+        let plan = planner.plan(first, now);
+        log_misfires(&job, &plan, first);
 
-        for (position, at) in due.iter().enumerate() {
-            let following = due.get(position + 1).copied().or(next);
-            output
-                .intents
-                .push(schedule_fire(&job, *at, following, now));
+        // The skip goes first: the state machine never moves a job's last instant back, so
+        // the fires that follow leave the job at the newest instant of the plan.
+        if let Some(skip) = &plan.skip {
+            self.skipped_instants += skip.instants;
+            output.intents.push(skip_intent(&job, skip, &plan));
         }
-        if let Some(at) = next {
+        for (position, fire) in plan.fires.iter().enumerate() {
+            let following = plan.fires.get(position + 1).map(|next| next.at);
+            let intent = schedule_fire(&job, fire, following.or(plan.next), now);
+            output.intents.push(intent);
+        }
+        if let Some(at) = plan.next {
             self.timers.arm(TimerKey::Job(job.id.clone()), at);
         }
     }
-
-    /// Lists the instants from `first` up to `now`, at most `max_catch_up`, and returns them
-    /// with the instant that follows the last one.
-    fn due_instants(
-        &self,
-        job: &Job,
-        first: Timestamp,
-        now: Timestamp,
-    ) -> (Vec<Timestamp>, Option<Timestamp>) {
-        let limit = self.config.max_catch_up as usize;
-        let mut due = Vec::new();
-        let mut candidate = Some(first);
-        while let Some(at) = candidate.filter(|at| *at <= now) {
-            if due.len() >= limit {
-                break;
-            }
-            due.push(at);
-            candidate = self.schedule.next_instant(job, at);
-        }
-        (due, candidate)
-    }
-
-    fn skip_instants(&mut self, job: &Job, skipped_from: Timestamp, now: Timestamp) {
-        let mut skipped = 0u64;
-        let mut candidate = Some(skipped_from);
-        while let Some(at) = candidate.filter(|at| *at <= now) {
-            if skipped >= SKIP_COUNT_LIMIT {
-                break;
-            }
-            skipped += 1;
-            candidate = self.schedule.next_instant(job, at);
-        }
-        self.skipped_instants += skipped;
-        let lower_bound = skipped >= SKIP_COUNT_LIMIT;
-        warn!(
-            job.id = %job.id,
-            skipped,
-            lower_bound,
-            first_skipped = %skipped_from,
-            max_catch_up = self.config.max_catch_up,
-            "missed schedule instants beyond max_catch_up skipped"
-        );
-    }
 }
 
-fn schedule_fire(job: &Job, at: Timestamp, following: Option<Timestamp>, now: Timestamp) -> Intent {
+fn log_misfires(job: &Job, plan: &FirePlan, first: Timestamp) {
+    let caught_up = plan.fires.iter().filter(|fire| fire.caught_up).count();
+    let Some(skip) = &plan.skip else {
+        if caught_up > 0 {
+            warn!(job.id = %job.id, caught_up, first_instant = %first, "missed schedule instants fired late");
+        }
+        return;
+    };
+    warn!(
+        job.id = %job.id,
+        misfire_policy = job.spec.policies.misfire.as_str(),
+        caught_up,
+        skipped = skip.instants,
+        lower_bound = skip.lower_bound,
+        first_instant = %first,
+        latest_skipped = %skip.latest,
+        "missed schedule instants skipped"
+    );
+}
+
+fn skip_intent(job: &Job, skip: &PlannedSkip, plan: &FirePlan) -> Intent {
+    let next_run = plan
+        .fires
+        .iter()
+        .map(|fire| fire.at)
+        .find(|at| *at > skip.latest);
+    Intent::Skip(SkipIntent {
+        job_id: job.id.clone(),
+        instants: u32::try_from(skip.instants).unwrap_or(u32::MAX),
+        latest: skip.latest,
+        next_execution_time: next_run.or(plan.next),
+    })
+}
+
+fn schedule_fire(
+    job: &Job,
+    fire: &PlannedFire,
+    following: Option<Timestamp>,
+    now: Timestamp,
+) -> Intent {
     Intent::Fire(FireIntent {
         job_id: job.id.clone(),
-        scheduled_time: at,
+        scheduled_time: fire.at,
         cause: Cause::Schedule,
         decided_at: now,
         next_execution_time: following,
         retry_of: None,
-        caught_up: false,
+        caught_up: fire.caught_up,
         force: false,
     })
 }

@@ -12,10 +12,15 @@
 //!   harmless because the state machine derives the execution id from the job and the instant
 //!   and rejects the duplicate.
 //! - Attempts started in an earlier term are never dispatched as they are; on leadership gain
-//!   they are retried with a higher attempt number under the same execution id.
+//!   they are retried, marked in doubt, with a higher attempt number under the same execution
+//!   id.
+//! - The intents proposed for one job at one tick are bounded: at most the job's
+//!   `max_catch_up` (capped at 1000) missed instants plus one skip, and at most 1000 instants
+//!   younger than the misfire threshold. The `misfire` module states the rules.
 
 mod executions;
 mod jobs;
+mod misfire;
 mod timers;
 
 use std::collections::{HashMap, HashSet};
@@ -45,19 +50,26 @@ where
 /// Settings of the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoreConfig {
-    /// Maximum number of missed instants fired for one job at once; older instants beyond it
-    /// are skipped and counted.
-    pub max_catch_up: u32,
+    /// Age in milliseconds past which an instant the core could not propose earlier is
+    /// missed and follows its job's misfire policy. Younger instants fire normally, so a
+    /// leader failover shorter than this loses no instant.
+    pub misfire_threshold_ms: u64,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { max_catch_up: 100 }
+        CoreConfig {
+            misfire_threshold_ms: 60_000,
+        }
     }
 }
 
 /// Something that happened, fed to [`SchedulerCore::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events live only until the core has handled them"
+)]
 pub enum Event {
     /// This node became leader of `term` (or rebuilt its view within the same term), and
     /// `jobs` and `open_executions` are the state machine's state at `now`. `jobs` must contain
@@ -95,6 +107,9 @@ pub enum Command {
     Propose(Vec<Intent>),
     /// Send this committed attempt to its target.
     Dispatch { execution: Execution, job: Job },
+    /// Abort the request of this execution if it is still in flight: the execution became
+    /// final while this core was dispatching it.
+    Abort { execution_id: ExecutionId },
     /// Send a `Tick` at this instant; `None` cancels the previous deadline.
     ArmTimer(Option<Timestamp>),
 }
@@ -114,7 +129,8 @@ pub struct SchedulerCore {
     requeued: Vec<Intent>,
     /// The deadline last sent with `ArmTimer`; `None` until the first one of a term.
     armed: Option<Option<Timestamp>>,
-    /// Missed schedule instants skipped because of `max_catch_up`, since the core was created.
+    /// Schedule instants skipped (misfire policy or starting deadline) since the core was
+    /// created.
     skipped_instants: u64,
 }
 
@@ -136,7 +152,8 @@ impl SchedulerCore {
     }
 
     /// Applies `event` and returns the commands to carry out, in order: at most one
-    /// `Propose`, then any `Dispatch`, then an `ArmTimer` when the earliest deadline changed.
+    /// `Propose`, then any `Dispatch` and `Abort`, then an `ArmTimer` when the earliest
+    /// deadline changed.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         let mut output = Output::default();
         match event {
@@ -167,7 +184,8 @@ impl SchedulerCore {
         self.jobs.contains_key(job_id)
     }
 
-    /// Missed schedule instants skipped because of `max_catch_up`, since the core was created.
+    /// Schedule instants skipped (misfire policy or starting deadline) since the core was
+    /// created; a lower bound when a late range was longer than the core counts.
     pub fn skipped_instants(&self) -> u64 {
         self.skipped_instants
     }
@@ -212,9 +230,11 @@ impl SchedulerCore {
     }
 
     /// Proposes everything due at `now`: requeued intents first, then due schedule instants
-    /// and retries in deadline order.
+    /// and retries in deadline order. A deadline re-armed at or before `now` while they are
+    /// handled waits for the next tick, so one proposal stays bounded.
     fn fire_due(&mut self, now: Timestamp, output: &mut Output) {
-        while let Some((at, key)) = self.timers.pop_due(now) {
+        let due: Vec<_> = std::iter::from_fn(|| self.timers.pop_due(now)).collect();
+        for (at, key) in due {
             match key {
                 TimerKey::Job(job_id) => self.fire_job(&job_id, at, now, output),
                 TimerKey::Retry(execution_id) => self.start_retry(&execution_id, now, output),
@@ -243,8 +263,13 @@ impl SchedulerCore {
         output.intents.splice(0..0, still_needed);
     }
 
-    /// Returns whether a requeued intent still applies: its job is ACTIVE, or its execution
-    /// still waits for exactly that attempt.
+    /// Returns whether a requeued intent still applies: its job is ACTIVE, its execution
+    /// still waits for exactly that attempt, or its job has not moved past the skipped
+    /// instants.
+    ///
+    /// A skip carries no id the state machine could deduplicate, so a skip whose first
+    /// proposal timed out but was applied after all would be counted twice. The check on the
+    /// job's last instant drops it when the core has seen that application.
     fn is_still_needed(&self, intent: &Intent) -> bool {
         match intent {
             Intent::Fire(fire) => self.jobs.get(&fire.job_id).is_some_and(jobs::is_active),
@@ -252,7 +277,10 @@ impl SchedulerCore {
                 .executions
                 .get(&retry.execution_id)
                 .is_some_and(|open| open.execution.attempt_count + 1 == retry.attempt),
-            Intent::Skip(skip) => self.jobs.contains_key(&skip.job_id),
+            Intent::Skip(skip) => self.jobs.get(&skip.job_id).is_some_and(|job| {
+                job.last_execution_time
+                    .is_none_or(|last| last < skip.latest)
+            }),
         }
     }
 
@@ -279,8 +307,11 @@ impl SchedulerCore {
 #[derive(Default)]
 struct Output {
     intents: Vec<Intent>,
+    /// `Dispatch` and `Abort` commands, in the order they were decided.
     dispatches: Vec<Command>,
 }
 
 #[cfg(test)]
 mod core_test;
+#[cfg(test)]
+mod misfire_test;

@@ -31,9 +31,9 @@ pub trait Consensus: Send + Sync + 'static {
     /// Returns a watch of this node's Raft metrics.
     fn metrics(&self) -> watch::Receiver<Metrics>;
 
-    /// Waits until the state machine applied every entry committed before this call, and
-    /// confirms with a quorum that this node is still leader.
-    fn ensure_linearizable(&self) -> impl Future<Output = Result<(), ConsensusError>> + Send;
+    /// Confirms with a quorum that this node is still leader, waits until the state machine
+    /// applied every entry committed before this call, and returns the term this node leads.
+    fn ensure_linearizable(&self) -> impl Future<Output = Result<u64, ConsensusError>> + Send;
 
     /// Proposes `command` and waits until it is committed and applied.
     fn propose(
@@ -47,9 +47,12 @@ impl Consensus for Raft {
         Raft::metrics(self)
     }
 
-    async fn ensure_linearizable(&self) -> Result<(), ConsensusError> {
+    async fn ensure_linearizable(&self) -> Result<u64, ConsensusError> {
         match Raft::ensure_linearizable(self).await {
-            Ok(_) => Ok(()),
+            // openraft returns the later of the commit index and the first entry of this
+            // leader's term, so the log id's term is the term this node leads.
+            Ok(Some(read_log_id)) => Ok(read_log_id.leader_id.term),
+            Ok(None) => Err(ConsensusError::NotLeader { leader: None }),
             Err(openraft::error::RaftError::APIError(error)) => {
                 let leader = match error {
                     openraft::error::CheckIsLeaderError::ForwardToLeader(forward) => {

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::JoinError;
 use tracing::{debug, error, info, warn};
 
 use super::consensus::{Consensus, ConsensusError, Metrics, leader_term};
+use super::dispatch::{Attempt, AttemptEnd, send_attempt};
+use super::fence::{Fence, FenceError};
+use super::in_flight::InFlight;
 use super::{SchedulerError, Shared};
 use crate::model::{
-    Execution, FireDecision, Intent, Job, Outcome, OutcomeResult, Response, Timestamp,
+    Execution, ExecutionId, FireDecision, Intent, Job, Outcome, OutcomeResult, Response, Timestamp,
 };
 use crate::scheduler::core::{Command, Event, SchedulerCore};
 use crate::store::StateEvent;
@@ -27,7 +30,9 @@ pub(super) struct LeaderLoop<C> {
     core: SchedulerCore,
     /// The instant the core asked to be ticked at.
     deadline: Option<Timestamp>,
-    in_flight: JoinSet<Option<Outcome>>,
+    /// The latest confirmation of this node's leadership of the term, shared by dispatches.
+    fence: Arc<Fence>,
+    in_flight: InFlight<AttemptEnd>,
     /// Finished attempts not yet proposed.
     outcomes: Vec<Outcome>,
     /// When the pending outcomes are proposed.
@@ -41,13 +46,15 @@ impl<C: Consensus> LeaderLoop<C> {
         metrics: watch::Receiver<Metrics>,
     ) -> Self {
         let core = SchedulerCore::new(shared.config.core.clone(), shared.schedule.clone());
+        let fence = Arc::new(Fence::new(term, shared.config.leadership_lease));
         LeaderLoop {
             shared,
             term,
             metrics,
             core,
             deadline: None,
-            in_flight: JoinSet::new(),
+            fence,
+            in_flight: InFlight::new(),
             outcomes: Vec::new(),
             flush_at: None,
         }
@@ -57,16 +64,13 @@ impl<C: Consensus> LeaderLoop<C> {
     /// stops leading the term.
     ///
     /// # Errors
-    /// [`SchedulerError::NotLeader`] when Raft reports another leader, and the other variants
-    /// when Raft stops or the state cannot be read.
+    /// [`SchedulerError::NotLeader`] when Raft reports another leader or a later term,
+    /// [`SchedulerError::LeadershipUnconfirmed`] when a dispatch could not confirm the
+    /// leadership, and the other variants when Raft stops or the state cannot be read.
     pub(super) async fn run(mut self) -> Result<(), SchedulerError> {
         // Subscribe before loading, so no change falls between the load and the first event.
         let mut events = self.shared.state.subscribe();
-        self.shared
-            .consensus
-            .ensure_linearizable()
-            .await
-            .map_err(|e| self.consensus_error(e))?;
+        self.wait_until_linearizable().await?;
         self.load_state().await?;
 
         loop {
@@ -76,9 +80,31 @@ impl<C: Consensus> LeaderLoop<C> {
                     self.feed(Event::Tick { now }).await?;
                 }
                 received = events.recv() => self.on_state_event(received).await?,
-                Some(joined) = self.in_flight.join_next() => self.on_attempt_finished(joined).await?,
+                Some((execution_id, joined)) = self.in_flight.join_next() => {
+                    self.on_attempt_finished(execution_id, joined).await?;
+                }
                 () = flush_timer(self.flush_at) => self.flush_outcomes().await?,
             }
+        }
+    }
+
+    /// Waits until this node's state machine contains every entry committed before the term's
+    /// work starts, and checks that this node still leads the term.
+    async fn wait_until_linearizable(&self) -> Result<(), SchedulerError> {
+        let timeout = self.shared.config.proposal_timeout;
+        let term = self.term;
+        let confirmed = tokio::time::timeout(timeout, self.shared.consensus.ensure_linearizable())
+            .await
+            .map_err(|_elapsed| {
+                let after_ms = millis(timeout);
+                SchedulerError::LeadershipUnconfirmed(FenceError::TimedOut { term, after_ms })
+            })?;
+        match confirmed {
+            Ok(confirmed) if confirmed == term => Ok(()),
+            Ok(confirmed) => Err(SchedulerError::LeadershipUnconfirmed(
+                FenceError::TermChanged { term, confirmed },
+            )),
+            Err(error) => Err(self.consensus_error(error)),
         }
     }
 
@@ -130,6 +156,7 @@ impl<C: Consensus> LeaderLoop<C> {
 
         match event {
             StateEvent::JobChanged { job_id, job } => {
+                let job = job.map(|job| *job);
                 self.feed(Event::JobChanged { job_id, job }).await
             }
             StateEvent::ExecutionChanged(execution) => self.on_execution_changed(execution).await,
@@ -157,6 +184,7 @@ impl<C: Consensus> LeaderLoop<C> {
             match command {
                 Command::Propose(intents) => commands.extend(self.propose_fires(intents).await?),
                 Command::Dispatch { execution, job } => self.dispatch(execution, job),
+                Command::Abort { execution_id } => self.abort(&execution_id),
                 Command::ArmTimer(at) => self.deadline = at,
             }
         }
@@ -199,36 +227,53 @@ impl<C: Consensus> LeaderLoop<C> {
             attempt = execution.attempt_count,
             "firing"
         );
-        let shared = self.shared.clone();
-        let metrics = self.metrics.clone();
-        let term = self.term;
-        self.in_flight.spawn(async move {
-            // The metrics may show a lost leadership before the runtime stops this loop.
-            if leader_term(&metrics.borrow(), shared.node_id) != Some(term) {
-                debug!(execution.id = %execution.id, "not sent: leadership of the term lost");
-                return None;
-            }
-            let result = shared.dispatcher.dispatch(&job, &execution).await;
-            Some(Outcome {
-                execution_id: execution.id,
-                attempt: execution.attempt_count,
-                finished_at: shared.clock.now(),
-                result,
-                jitter_sample: 0,
-            })
-        });
+        let execution_id = execution.id.clone();
+        let attempt = Attempt {
+            job,
+            execution,
+            term: self.term,
+        };
+        let task = send_attempt(
+            self.shared.clone(),
+            self.fence.clone(),
+            self.metrics.clone(),
+            attempt,
+        );
+        self.in_flight.spawn(execution_id, task);
     }
 
+    /// Aborts the request of an execution that became final while it was in flight.
+    fn abort(&mut self, execution_id: &str) {
+        if self.in_flight.abort(execution_id) {
+            info!(execution.id = %execution_id, "execution ended while its request was in flight; request aborted");
+        }
+    }
+
+    /// Batches the outcome of a finished dispatch.
+    ///
+    /// # Errors
+    /// [`SchedulerError::LeadershipUnconfirmed`] when the dispatch could not confirm the
+    /// leadership: the loop ends, the attempts still in flight are aborted, and the supervisor
+    /// starts a new loop only while the metrics still show this node leading.
     async fn on_attempt_finished(
         &mut self,
-        joined: Result<Option<Outcome>, JoinError>,
+        execution_id: ExecutionId,
+        joined: Result<AttemptEnd, JoinError>,
     ) -> Result<(), SchedulerError> {
         let outcome = match joined {
-            Ok(Some(outcome)) => outcome,
-            Ok(None) => return Ok(()),
+            Ok(AttemptEnd::Finished(outcome)) => outcome,
+            Ok(AttemptEnd::NotLeader) => return Ok(()),
+            Ok(AttemptEnd::Fenced(error)) => {
+                warn!(execution.id = %execution_id, %error, "not sent: leadership not confirmed");
+                return Err(SchedulerError::LeadershipUnconfirmed(error));
+            }
+            Err(join_error) if join_error.is_cancelled() => {
+                debug!(execution.id = %execution_id, "aborted request has no outcome");
+                return Ok(());
+            }
             Err(join_error) => {
                 // The attempt stays RUNNING; the next leader retries it as in doubt.
-                error!(%join_error, "dispatch task failed; its attempt has no outcome");
+                error!(execution.id = %execution_id, %join_error, "dispatch task failed; its attempt has no outcome");
                 return Ok(());
             }
         };

@@ -7,12 +7,21 @@
 //! doubt, under the same execution id.
 //!
 //! **Invariants**
-//! - No attempt is sent unless the metrics show this node leading the attempt's term right
-//!   before the request starts.
+//! - No attempt is sent unless, right before the request starts, the metrics show this node
+//!   leading the attempt's term and a quorum confirmed that leadership less than
+//!   [`SchedulerConfig::leadership_lease`] ago (see `fence.rs` for the reasoning and the
+//!   window that remains).
 //! - Only attempts the state machine stored as RUNNING in this term are sent.
+//! - A request whose execution the state machine ended while it was in flight (the REPLACE
+//!   concurrency policy) is aborted.
+//! - The random jitter share of each outcome is drawn here, never in the core or the state
+//!   machine.
 
 mod clock;
 mod consensus;
+mod dispatch;
+mod fence;
+mod in_flight;
 mod leader;
 
 use std::sync::Arc;
@@ -24,6 +33,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use self::clock::{Clock, SystemClock};
 pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
+pub use self::fence::FenceError;
 
 use self::leader::LeaderLoop;
 use crate::raft_types::NodeId;
@@ -34,8 +44,12 @@ use crate::trigger::HttpDispatcher;
 /// Settings of the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchedulerConfig {
-    /// Settings of the core (the catch-up limit).
+    /// Settings of the core (the misfire threshold).
     pub core: CoreConfig,
+    /// How long a confirmation of this node's leadership allows requests to be sent, counted
+    /// from the moment it started; also the timeout of one confirmation. It must stay below
+    /// Raft's minimum election timeout: `node` sets half of it.
+    pub leadership_lease: Duration,
     /// How long finished attempts are collected before one `RecordOutcomes` is proposed.
     pub outcome_batch_window: Duration,
     /// Maximum number of outcomes in one `RecordOutcomes`; a full batch is proposed at once.
@@ -52,6 +66,8 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
             core: CoreConfig::default(),
+            // Half of the default `raft.election_timeout_min_ms` of 750.
+            leadership_lease: Duration::from_millis(375),
             outcome_batch_window: Duration::from_millis(5),
             outcome_batch_max: 64,
             proposal_timeout: Duration::from_secs(10),
@@ -73,6 +89,10 @@ pub enum SchedulerError {
     /// A proposal was not applied in time; it may still be applied later.
     #[error("proposal not applied within {after_ms} ms")]
     ProposalTimedOut { after_ms: u64 },
+    /// This node could not confirm that it still leads the term, so it sends nothing more in
+    /// this loop.
+    #[error("{0}")]
+    LeadershipUnconfirmed(#[from] FenceError),
     /// Reading jobs or executions from the state machine failed.
     #[error("failed to read the scheduler state: {0}")]
     State(#[from] StoreError),
@@ -226,5 +246,7 @@ async fn until_not_leader(metrics: &mut watch::Receiver<Metrics>, node_id: NodeI
     }
 }
 
+#[cfg(test)]
+mod fence_test;
 #[cfg(test)]
 mod runtime_test;

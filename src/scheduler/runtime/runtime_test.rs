@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use super::{
 };
 use crate::model::{
     Backoff, Cause, Command, Execution, ExecutionStatus, FireIntent, HttpTrigger, Intent, Job,
-    JobSpec, JobStatus, Response, RetryStrategy, Timestamp, Trigger,
+    JobSpec, JobStatus, Outcome, OutcomeResult, Response, RetryStrategy, Timestamp, Trigger,
 };
 use crate::raft_types::NodeId;
 use crate::scheduler::Clock;
@@ -40,14 +41,21 @@ struct TestRaft {
 struct TestRaftInner {
     state_machine: tokio::sync::Mutex<(StateMachineStore, u64)>,
     metrics: watch::Sender<Metrics>,
+    /// While true, leadership confirmations wait, as when no quorum replies.
+    cut_off: watch::Sender<bool>,
+    /// Calls of `ensure_linearizable`.
+    confirmations: AtomicUsize,
 }
 
 impl TestRaft {
     fn new(state_machine: StateMachineStore) -> Self {
         let (metrics, _) = watch::channel(Metrics::new_initial(NODE));
+        let (cut_off, _) = watch::channel(false);
         let inner = TestRaftInner {
             state_machine: tokio::sync::Mutex::new((state_machine, 0)),
             metrics,
+            cut_off,
+            confirmations: AtomicUsize::new(0),
         };
         TestRaft {
             inner: Arc::new(inner),
@@ -71,6 +79,16 @@ impl TestRaft {
         super::leader_term(&self.inner.metrics.borrow(), NODE)
     }
 
+    /// Cuts this node off from its peers (`true`) or heals it. The metrics keep showing it as
+    /// leader, as on a leader that was paused and has not yet heard of a newer term.
+    fn set_cut_off(&self, cut_off: bool) {
+        self.inner.cut_off.send_replace(cut_off);
+    }
+
+    fn confirmations(&self) -> usize {
+        self.inner.confirmations.load(Ordering::SeqCst)
+    }
+
     /// Applies `command` as an entry of `term`, without checking leadership, and returns the
     /// response and the entry's index.
     async fn apply(&self, term: u64, command: Command) -> (Response, u64) {
@@ -91,9 +109,12 @@ impl Consensus for TestRaft {
         self.inner.metrics.subscribe()
     }
 
-    async fn ensure_linearizable(&self) -> Result<(), ConsensusError> {
+    async fn ensure_linearizable(&self) -> Result<u64, ConsensusError> {
+        self.inner.confirmations.fetch_add(1, Ordering::SeqCst);
+        let mut cut_off = self.inner.cut_off.subscribe();
+        // The sender lives as long as `self`, so the wait ends only when the node is healed.
+        let _ = cut_off.wait_for(|cut_off| !*cut_off).await;
         self.leader_term()
-            .map(|_| ())
             .ok_or(ConsensusError::NotLeader { leader: None })
     }
 
@@ -123,33 +144,61 @@ impl Received {
     }
 }
 
-/// An HTTP receiver on 127.0.0.1: `/ok` returns 200 and any other path returns 500.
+/// An HTTP receiver on 127.0.0.1: `/ok` returns 200, `/hang` never responds, and any other
+/// path returns 500.
 struct Receiver {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    /// `/hang` requests whose client went away, so the server dropped their handler.
+    abandoned: Arc<AtomicUsize>,
+}
+
+/// Counts a `/hang` handler dropped before it responded.
+struct AbandonGuard(Arc<AtomicUsize>);
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Receiver {
     async fn start() -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let abandoned = Arc::new(AtomicUsize::new(0));
         let log = received.clone();
+        let dropped = abandoned.clone();
         let app = Router::new().fallback(any(move |uri: Uri, headers: HeaderMap| {
             let log = log.clone();
+            let dropped = dropped.clone();
             async move {
                 let path = uri.path().to_string();
-                let status = if path == "/ok" {
-                    StatusCode::OK
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                log.lock().unwrap().push(Received { path, headers });
-                status
+                log.lock().unwrap().push(Received {
+                    path: path.clone(),
+                    headers,
+                });
+                match path.as_str() {
+                    "/ok" => StatusCode::OK,
+                    "/hang" => {
+                        let _guard = AbandonGuard(dropped);
+                        std::future::pending().await
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                }
             }
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { addr, received }
+        Receiver {
+            addr,
+            received,
+            abandoned,
+        }
+    }
+
+    fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
     }
 
     fn url(&self, path: &str) -> String {
@@ -172,6 +221,10 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(SchedulerConfig::default())
+    }
+
+    fn start_with(scheduler: SchedulerConfig) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let config = StoreConfig {
             cache_capacity_bytes: 8 * 1024 * 1024,
@@ -183,9 +236,9 @@ impl Cluster {
             NODE,
             raft.clone(),
             reader.clone(),
-            HttpDispatcher::new().unwrap(),
+            HttpDispatcher::new(NODE).unwrap(),
             Arc::new(SystemClock),
-            SchedulerConfig::default(),
+            scheduler,
         )
         .with_schedule(Arc::new(every_period))
         .start();
@@ -203,6 +256,14 @@ impl Cluster {
             matches!(response, Response::Job(_)),
             "job not created: {response:?}"
         );
+    }
+
+    fn execution(&self, job_id: &str, execution_id: &str) -> Execution {
+        let executions = self.executions(job_id);
+        let found = executions.iter().find(|e| e.id == execution_id);
+        found
+            .cloned()
+            .unwrap_or_else(|| panic!("no execution {execution_id}"))
     }
 
     fn executions(&self, job_id: &str) -> Vec<Execution> {
@@ -238,12 +299,23 @@ fn now() -> Timestamp {
 /// Builds a job firing every `period_ms` from `anchor`, sending to `url` with up to `attempts`
 /// attempts 100 ms apart.
 fn job(id: &str, url: &str, period_ms: i64, anchor: Timestamp, attempts: u32) -> Job {
+    job_with_timeout(id, url, period_ms, anchor, attempts, 2000)
+}
+
+fn job_with_timeout(
+    id: &str,
+    url: &str,
+    period_ms: i64,
+    anchor: Timestamp,
+    attempts: u32,
+    timeout_ms: u64,
+) -> Job {
     let trigger = HttpTrigger {
         url: url.to_string(),
         method: "POST".to_string(),
         headers: BTreeMap::new(),
         body: None,
-        timeout_ms: 2000,
+        timeout_ms,
     };
     let retry = RetryStrategy {
         jitter_permille: 0,
@@ -272,6 +344,18 @@ fn job(id: &str, url: &str, period_ms: i64, anchor: Timestamp, attempts: u32) ->
         next_execution_time: None,
         created_at: anchor,
         updated_at: anchor,
+    }
+}
+
+/// Commits a manual run of `job_id` in term 1 and returns the new execution.
+async fn start_manual_run(cluster: &Cluster, job_id: &str) -> Execution {
+    let (response, _) = cluster.raft.apply(1, manual_fire(job_id, now())).await;
+    match response {
+        Response::Fires(mut decisions) => match decisions.remove(0) {
+            crate::model::FireDecision::Accepted(execution) => execution,
+            other => panic!("manual run not accepted: {other:?}"),
+        },
+        other => panic!("manual run rejected: {other:?}"),
     }
 }
 
@@ -444,4 +528,156 @@ async fn manual_run_of_paused_job_dispatched() {
     cluster.shutdown().await;
 
     assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn confirmation_reused_within_lease() {
+    let receiver = Receiver::start().await;
+    let config = SchedulerConfig {
+        leadership_lease: Duration::from_secs(10),
+        ..SchedulerConfig::default()
+    };
+    let cluster = Cluster::start_with(config);
+    cluster
+        .create(job("a", &receiver.url("/ok"), 60_000, now(), 1))
+        .await;
+    cluster.raft.set_leader(1, NODE);
+
+    for runs in 1..=3 {
+        start_manual_run(&cluster, "a").await;
+        let completed = || count_status(&cluster.executions("a"), ExecutionStatus::Completed);
+        wait_for("the manual run to complete", || completed() == runs).await;
+    }
+    let confirmations = cluster.raft.confirmations();
+    cluster.shutdown().await;
+
+    assert_eq!(receiver.received().len(), 3);
+    // One confirmation when the loop starts, one for the first request; the others reuse it.
+    assert_eq!(confirmations, 2);
+}
+
+#[tokio::test]
+async fn stale_confirmation_confirmed_again() {
+    let receiver = Receiver::start().await;
+    let config = SchedulerConfig {
+        leadership_lease: Duration::from_millis(100),
+        ..SchedulerConfig::default()
+    };
+    let cluster = Cluster::start_with(config);
+    cluster
+        .create(job("a", &receiver.url("/ok"), 60_000, now(), 1))
+        .await;
+    cluster.raft.set_leader(1, NODE);
+
+    for runs in 1..=2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        start_manual_run(&cluster, "a").await;
+        let completed = || count_status(&cluster.executions("a"), ExecutionStatus::Completed);
+        wait_for("the manual run to complete", || completed() == runs).await;
+    }
+    let confirmations = cluster.raft.confirmations();
+    cluster.shutdown().await;
+
+    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(confirmations, 3);
+}
+
+#[tokio::test]
+async fn cut_off_leader_sends_nothing() {
+    let receiver = Receiver::start().await;
+    let config = SchedulerConfig {
+        leadership_lease: Duration::from_millis(200),
+        restart_delay: Duration::from_millis(100),
+        ..SchedulerConfig::default()
+    };
+    let cluster = Cluster::start_with(config);
+    cluster
+        .create(job("a", &receiver.url("/ok"), 60_000, now(), 1))
+        .await;
+    cluster.raft.set_leader(1, NODE);
+    start_manual_run(&cluster, "a").await;
+    wait_for("a first request", || receiver.received().len() == 1).await;
+
+    // The metrics still show this node leading, as on a leader resumed after SIGSTOP, but no
+    // quorum confirms it any more, and its last confirmation grows stale.
+    cluster.raft.set_cut_off(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let unsent = start_manual_run(&cluster, "a").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    assert_eq!(receiver.received().len(), 1);
+    let stored = cluster.execution("a", &unsent.id);
+    assert_eq!(stored.status, ExecutionStatus::Running);
+
+    // Once a quorum confirms again, a new loop of the same term sends the attempt.
+    cluster.raft.set_cut_off(false);
+    let completed = || cluster.execution("a", &unsent.id).status == ExecutionStatus::Completed;
+    wait_for("the held attempt to complete", completed).await;
+    cluster.shutdown().await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].header("idempotency-key"), unsent.id);
+    assert_eq!(received[1].header("x-raftcron-attempt"), "1");
+    assert_eq!(received[1].header("x-raftcron-node-id"), NODE.to_string());
+}
+
+#[tokio::test]
+async fn ended_execution_request_aborted() {
+    let receiver = Receiver::start().await;
+    let cluster = Cluster::start();
+    let hanging = job_with_timeout("a", &receiver.url("/hang"), 60_000, now(), 1, 30_000);
+    cluster.create(hanging).await;
+    cluster.raft.set_leader(1, NODE);
+    let running = start_manual_run(&cluster, "a").await;
+    wait_for("the request", || receiver.received().len() == 1).await;
+
+    // The state machine ends the execution while its request is in flight, as REPLACE does.
+    let replaced = Outcome {
+        execution_id: running.id.clone(),
+        attempt: 1,
+        finished_at: now(),
+        result: OutcomeResult::Failure {
+            status_code: None,
+            body: None,
+            error: "replaced by a newer execution".to_string(),
+            retryable: false,
+        },
+        jitter_sample: 0,
+    };
+    let outcomes = Command::RecordOutcomes {
+        outcomes: vec![replaced],
+    };
+    cluster.raft.apply(1, outcomes).await;
+
+    // The receiver records the client leaving long before the 30 s request timeout.
+    wait_for("the request to be aborted", || receiver.abandoned() == 1).await;
+    cluster.shutdown().await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn manual_and_retried_attempts_time_out() {
+    let receiver = Receiver::start().await;
+    let cluster = Cluster::start();
+    let hanging = job_with_timeout("a", &receiver.url("/hang"), 60_000, now(), 2, 300);
+    cluster.create(hanging).await;
+    cluster.raft.set_leader(1, NODE);
+
+    let manual = start_manual_run(&cluster, "a").await;
+    let failed = || cluster.execution("a", &manual.id).status == ExecutionStatus::Failed;
+    wait_for("both attempts to time out", failed).await;
+    let stored = cluster.execution("a", &manual.id);
+    cluster.shutdown().await;
+
+    assert_eq!(stored.attempt_count, 2);
+    let url = receiver.url("/hang");
+    let expected = format!("POST {url}: timed out after 300 ms");
+    assert_eq!(stored.error.as_deref(), Some(expected.as_str()));
+    let attempts: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|request| request.header("x-raftcron-attempt"))
+        .collect();
+    assert_eq!(attempts, vec!["1", "2"]);
 }

@@ -1,0 +1,46 @@
+//! History retention: pruning a job's finished executions after a command that started or
+//! finished some of them.
+
+use super::{Pending, StoreError};
+use crate::model::{Job, Timestamp};
+
+/// Prunes the history of every job marked by [`Pending::mark_retention_due`] in this command.
+pub(super) fn prune_due_histories(state: &mut Pending) -> Result<(), StoreError> {
+    let due = std::mem::take(&mut state.retention_due);
+    for (job_id, instant) in due {
+        // A job deleted by this command has no history left to prune.
+        if let Some(job) = state.job(&job_id)? {
+            prune_history(state, &job, instant)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the job's finished (COMPLETED or FAILED) executions beyond `retention.max_count`,
+/// oldest scheduled first, and those scheduled before `instant - retention.max_age_ms`.
+///
+/// `instant` comes from the command, so every node prunes the same executions. Open executions
+/// are never removed.
+fn prune_history(state: &mut Pending, job: &Job, instant: Timestamp) -> Result<(), StoreError> {
+    let retention = job.spec.policies.retention;
+    let max_age = i64::try_from(retention.max_age_ms).unwrap_or(i64::MAX);
+    let oldest_kept = Timestamp(instant.0.saturating_sub(max_age));
+
+    let finished: Vec<_> = state
+        .execution_rows_of_job(&job.id)?
+        .into_iter()
+        .filter(|row| !row.open)
+        .collect();
+    let max_count = usize::try_from(retention.max_count).unwrap_or(usize::MAX);
+    let excess = finished.len().saturating_sub(max_count);
+
+    // Rows are oldest first, so the first row kept by both rules ends the pruning.
+    for (position, row) in finished.into_iter().enumerate() {
+        if position >= excess && row.scheduled_time >= oldest_kept {
+            break;
+        }
+        let execution = state.indexed_execution(&job.id, &row.id)?;
+        state.prune_execution(execution);
+    }
+    Ok(())
+}
