@@ -77,11 +77,14 @@ stop_pid_file() {
 }
 
 wait_for_leader() {
-  local deadline=$((SECONDS + 60))
+  local deadline=$((SECONDS + 60)) status
   while ((SECONDS < deadline)); do
     for n in "${nodes[@]}"; do
-      if "$bin" --endpoint "127.0.0.1:700$n" cluster status --output json 2>/dev/null |
-        grep -q '"leaderId": *[0-9]'; then
+      # Capture the output first: with pipefail, a pipe into grep -q fails when grep exits
+      # before the client has written everything.
+      status=$("$bin" cluster status --endpoint "127.0.0.1:700$n" --output json 2>/dev/null) ||
+        continue
+      if [[ "$status" =~ \"leaderId\":\ *[0-9] ]]; then
         return 0
       fi
     done
@@ -109,11 +112,14 @@ create_sample_job() {
   "tags": ["sample"]
 }
 JSON
-  if "$bin" --endpoint 127.0.0.1:7001 job list --tags sample --output json | grep -q '"total": *[1-9]'; then
+  local jobs
+  jobs=$("$bin" job list --endpoint 127.0.0.1:7001 --tags sample --output json) ||
+    die "listing jobs failed; see $dir/node*.log"
+  if [[ "$jobs" =~ \"total\":\ *[1-9] ]]; then
     log "sample job exists already"
     return
   fi
-  "$bin" --endpoint 127.0.0.1:7001 job create -f "$dir/sample-job.json"
+  "$bin" job create --endpoint 127.0.0.1:7001 -f "$dir/sample-job.json"
 }
 
 cmd_up() {
@@ -154,7 +160,7 @@ cmd_status() {
     fi
   done
   for n in "${nodes[@]}"; do
-    if "$bin" --endpoint "127.0.0.1:700$n" cluster status 2>/dev/null; then
+    if "$bin" cluster status --endpoint "127.0.0.1:700$n" 2>/dev/null; then
       return 0
     fi
   done

@@ -146,6 +146,11 @@ pub struct NodeConfig {
     pub api: ApiSettings,
     #[serde(default)]
     pub scheduler: SchedulerSettings,
+    /// Addresses this node dials to reach some peers, by node id, when they differ from the
+    /// peer's `peer_addr` in `members` (behind NAT, a port forward or a proxy). The membership
+    /// itself keeps the `peer_addr` values. TOML: `[peer_dial]` then `2 = "10.0.0.7:9012"`.
+    #[serde(default)]
+    pub peer_dial: BTreeMap<String, String>,
 }
 
 impl NodeConfig {
@@ -187,10 +192,31 @@ impl NodeConfig {
             .collect()
     }
 
+    /// The `peer_dial` overrides by node id; [`NodeConfig::validate`] rejects invalid ones.
+    pub fn peer_dial_addresses(&self) -> Result<BTreeMap<NodeId, String>, ConfigError> {
+        let mut addresses = BTreeMap::new();
+        for (id, address) in &self.peer_dial {
+            let setting = "peer_dial";
+            let node_id = id
+                .parse::<NodeId>()
+                .map_err(|_| invalid(setting, id, "expected a node id as the key"))?;
+            if !self.members.iter().any(|member| member.id == node_id) {
+                return Err(invalid(setting, id, "not listed in members"));
+            }
+            if !is_host_port(address) {
+                return Err(invalid(setting, address, "expected host:port"));
+            }
+            addresses.insert(node_id, address.clone());
+        }
+        Ok(addresses)
+    }
+
     /// Checks ids, addresses and timing; the error names the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.this_member()?;
         check_members(&self.members)?;
+        self.check_listen_addresses()?;
+        self.peer_dial_addresses()?;
         check_raft(&self.raft)?;
         if self.api.request_timeout_ms == 0 {
             return Err(invalid("api.request_timeout_ms", 0, "must be positive"));
@@ -209,6 +235,58 @@ impl NodeConfig {
     }
 }
 
+impl NodeConfig {
+    /// Checks that the two addresses this node binds differ from each other and from the
+    /// addresses of the other members, so the node does not fail later with "address in use"
+    /// or take another member's traffic.
+    fn check_listen_addresses(&self) -> Result<(), ConfigError> {
+        let member = self.this_member()?;
+        let client = ("listen_client_addr", self.listen_client_addr.as_ref());
+        let peer = ("listen_peer_addr", self.listen_peer_addr.as_ref());
+        for (setting, address) in [client, peer] {
+            if let Some(address) = address
+                && !is_host_port(address)
+            {
+                return Err(invalid(setting, address, "expected host:port"));
+            }
+        }
+        let client_addr = client.1.unwrap_or(&member.client_addr);
+        let peer_addr = peer.1.unwrap_or(&member.peer_addr);
+        if binds_overlap(client_addr, peer_addr) {
+            let reason = format!(
+                "the client service binds {client_addr} already; give the two services \
+                 different ports"
+            );
+            return Err(invalid("listen_peer_addr", peer_addr, &reason));
+        }
+        self.check_not_other_member(client)?;
+        self.check_not_other_member(peer)
+    }
+
+    /// Rejects an explicit listen address that is an address of another member.
+    fn check_not_other_member(
+        &self,
+        (setting, address): (&'static str, Option<&String>),
+    ) -> Result<(), ConfigError> {
+        let Some(address) = address else {
+            return Ok(());
+        };
+        let others = self.members.iter().filter(|other| other.id != self.node_id);
+        for other in others {
+            for (name, used) in [
+                ("peer_addr", &other.peer_addr),
+                ("client_addr", &other.client_addr),
+            ] {
+                if same_address(address, used) {
+                    let reason = format!("already the {name} of member {}", other.id);
+                    return Err(invalid(setting, address, &reason));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn invalid(setting: &'static str, value: impl ToString, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         setting,
@@ -217,8 +295,12 @@ fn invalid(setting: &'static str, value: impl ToString, reason: &str) -> ConfigE
     }
 }
 
+/// Checks member ids and addresses: every id and every address (peer or client, over all
+/// members) appears once.
 fn check_members(members: &[MemberConfig]) -> Result<(), ConfigError> {
     let mut ids = std::collections::BTreeSet::new();
+    // Address in lower case -> the setting and the member that use it first.
+    let mut used: BTreeMap<String, (&str, NodeId)> = BTreeMap::new();
     for member in members {
         if !ids.insert(member.id) {
             return Err(invalid("members.id", member.id, "listed twice"));
@@ -230,9 +312,37 @@ fn check_members(members: &[MemberConfig]) -> Result<(), ConfigError> {
             if !is_host_port(address) {
                 return Err(invalid(setting, address, "expected host:port"));
             }
+            let key = address.to_ascii_lowercase();
+            if let Some((first_setting, first_id)) = used.get(&key) {
+                let reason = format!(
+                    "already used as {first_setting} of member {first_id}; every address must \
+                     be distinct"
+                );
+                return Err(invalid(setting, address, &reason));
+            }
+            used.insert(key, (setting, member.id));
         }
     }
     Ok(())
+}
+
+/// Compares two `host:port` addresses, ignoring the case of the host.
+fn same_address(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Returns true when binding both addresses on one host would collide: they are the same, or
+/// they share a port and one binds every interface (`0.0.0.0`, `[::]`).
+fn binds_overlap(a: &str, b: &str) -> bool {
+    if same_address(a, b) {
+        return true;
+    }
+    let (Some((host_a, port_a)), Some((host_b, port_b))) = (a.rsplit_once(':'), b.rsplit_once(':'))
+    else {
+        return false;
+    };
+    let is_wildcard = |host: &str| matches!(host, "0.0.0.0" | "[::]" | "::");
+    port_a == port_b && (is_wildcard(host_a) || is_wildcard(host_b))
 }
 
 fn is_host_port(address: &str) -> bool {
@@ -377,6 +487,111 @@ heartbeat_ms = 100
                 .unwrap_or_else(|error| panic!("{name}: {error}"));
             assert_eq!(config.scheduler, SchedulerSettings::default(), "{name}");
         }
+    }
+
+    #[test]
+    fn peer_dial_is_read() {
+        let text = format!("{SAMPLE}\n[peer_dial]\n1 = \"127.0.0.1:9012\"\n");
+        let config: NodeConfig = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        let addresses = config.peer_dial_addresses().unwrap();
+        assert_eq!(
+            addresses.get(&1).map(String::as_str),
+            Some("127.0.0.1:9012")
+        );
+        assert_eq!(config.membership()[&1].peer_addr, "127.0.0.1:7101");
+    }
+
+    #[test]
+    fn peer_dial_of_unknown_node_is_rejected() {
+        let text = format!("{SAMPLE}\n[peer_dial]\n7 = \"127.0.0.1:9012\"\n");
+        let config: NodeConfig = toml::from_str(&text).unwrap();
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid setting peer_dial = 7: not listed in members"
+        );
+    }
+
+    #[test]
+    fn peer_dial_without_port_is_rejected() {
+        let text = format!("{SAMPLE}\n[peer_dial]\n1 = \"proxy\"\n");
+        let config: NodeConfig = toml::from_str(&text).unwrap();
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("peer_dial = proxy"), "{message}");
+    }
+
+    #[test]
+    fn member_client_and_peer_addresses_must_differ() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.members[1].client_addr = config.members[1].peer_addr.clone();
+        let message = config.validate().unwrap_err().to_string();
+        let expected = "invalid setting members.client_addr = 127.0.0.1:7102: already used as \
+                        members.peer_addr of member 2; every address must be distinct";
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn addresses_must_differ_across_members() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.members[1].client_addr = "127.0.0.1:7001".to_string();
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.starts_with("invalid setting members.client_addr = 127.0.0.1:7001"),
+            "{message}"
+        );
+        assert!(
+            message.contains("members.client_addr of member 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn listen_addresses_must_differ() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.listen_client_addr = Some("0.0.0.0:7102".to_string());
+        let message = config.validate().unwrap_err().to_string();
+        let expected = "invalid setting listen_peer_addr = 127.0.0.1:7102: the client service \
+                        binds 0.0.0.0:7102 already; give the two services different ports";
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn explicit_listen_addresses_must_differ() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.listen_client_addr = Some("0.0.0.0:7000".to_string());
+        config.listen_peer_addr = Some("0.0.0.0:7000".to_string());
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("listen_peer_addr = 0.0.0.0:7000"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn listen_address_of_other_member_is_rejected() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.listen_peer_addr = Some("127.0.0.1:7101".to_string());
+        let message = config.validate().unwrap_err().to_string();
+        let expected = "invalid setting listen_peer_addr = 127.0.0.1:7101: already the \
+                        peer_addr of member 1";
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn bad_listen_address_is_rejected() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.listen_client_addr = Some("7002".to_string());
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("listen_client_addr = 7002"), "{message}");
+    }
+
+    #[test]
+    fn wildcard_listen_addresses_on_other_ports_are_valid() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.listen_client_addr = Some("0.0.0.0:7002".to_string());
+        config.listen_peer_addr = Some("[::]:7102".to_string());
+        config.validate().unwrap();
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! See docs/ARCHITECTURE.md for the layout and the invariants.
 
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod model;

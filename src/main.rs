@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use raftcron::cli::{self, ClientCommand, ClientOptions};
+use raftcron::cli::{self, ClientCommand, ScheduleCommand};
 use raftcron::config::NodeConfig;
 use raftcron::receiver::{Behaviour, Receiver};
 
@@ -17,8 +16,6 @@ use raftcron::receiver::{Behaviour, Receiver};
     about = "A clustered cron job scheduler replicated with Raft"
 )]
 struct Cli {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +34,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7200")]
         listen: String,
     },
+    /// Run a bounded chaos test: start nodes on 127.0.0.1, inject seeded faults under a job
+    /// workload, then check the firing and API guarantees (docs/CHAOS.md).
+    Chaos(raftcron::chaos::ChaosArgs),
     #[command(flatten)]
     Client(ClientCommand),
 }
@@ -66,34 +66,14 @@ struct ServeArgs {
     fsync: Option<bool>,
 }
 
-#[derive(Subcommand, Debug)]
-enum ScheduleCommand {
-    /// Print the next fire instants of a schedule, one RFC 3339 UTC instant a line.
-    Next {
-        /// Cron expression, macro (@daily) or @every duration.
-        expression: String,
-        /// IANA time zone the expression is read in.
-        #[arg(long, default_value = "UTC")]
-        time_zone: String,
-        /// Start after this instant (RFC 3339); defaults to now.
-        #[arg(long)]
-        from: Option<String>,
-        /// How many instants to print (1 to 1000).
-        #[arg(long, default_value_t = 5)]
-        count: usize,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Schedule(command) => schedule(command),
+        Command::Schedule(command) => cli::run_schedule(command),
         Command::Serve(args) => run_async(serve(args)),
         Command::Receiver { listen } => run_async(receiver(listen)),
-        Command::Client(command) => {
-            let options = cli.client;
-            run_async(async move { cli::run(&options.endpoint, options.output, command).await })
-        }
+        Command::Chaos(args) => run_async(raftcron::chaos::main(args)),
+        Command::Client(command) => run_async(cli::run(command)),
     }
 }
 
@@ -180,7 +160,10 @@ async fn receiver(listen: String) -> ExitCode {
     };
     match Receiver::start(&listen, behaviour).await {
         Ok(receiver) => {
-            println!("receiver listening on http://{}", receiver.address());
+            let line = format!("receiver listening on http://{}\n", receiver.address());
+            if let Err(error) = cli::write_output(&mut std::io::stdout().lock(), &line) {
+                eprintln!("error: failed to write to standard output: {error}");
+            }
             receiver.wait().await;
             ExitCode::SUCCESS
         }
@@ -188,49 +171,5 @@ async fn receiver(listen: String) -> ExitCode {
             eprintln!("error: failed to listen on {listen}: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn schedule(command: ScheduleCommand) -> ExitCode {
-    let ScheduleCommand::Next {
-        expression,
-        time_zone,
-        from,
-        count,
-    } = command;
-    if !(1..=1000).contains(&count) {
-        eprintln!("error: invalid --count {count}: expected 1 to 1000");
-        return ExitCode::from(2);
-    }
-    let from = match parse_from(from.as_deref()) {
-        Ok(from) => from,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    match raftcron::schedule::preview(&expression, &time_zone, from, count) {
-        Ok(instants) => {
-            for instant in instants {
-                println!(
-                    "{}",
-                    instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn parse_from(from: Option<&str>) -> Result<DateTime<Utc>, String> {
-    match from {
-        None => Ok(Utc::now()),
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(|error| format!("invalid --from {text}: {error}; expected RFC 3339")),
     }
 }

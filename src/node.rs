@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use crate::api::{self, ApiService};
 use crate::config::NodeConfig;
 use crate::raft::{
-    ClientSettings, ClusterClient, PeerNetworkFactory, PeerService, bootstrap_when_reachable,
-    peer_server,
+    ClientSettings, ClusterClient, PeerDial, PeerNetworkFactory, PeerService,
+    bootstrap_when_reachable, peer_server,
 };
 use crate::raft_types::Raft;
 use crate::scheduler::{Clock, CoreConfig, SchedulerConfig, SchedulerRuntime, SystemClock};
@@ -81,8 +81,10 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
     let (log_store, state_machine, reader) = store::open(&config.data_dir, &store_config)
         .with_context(|| format!("failed to open data dir {}", config.data_dir.display()))?;
 
+    let peer_dial = PeerDial(config.peer_dial_addresses()?);
     let network = PeerNetworkFactory {
         connect_timeout: CONNECT_TIMEOUT,
+        peer_dial: peer_dial.clone(),
     };
     let raft_config = Arc::new(raft_config(&config)?);
     let raft = Raft::new(
@@ -100,6 +102,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         request_timeout: Duration::from_millis(config.api.request_timeout_ms),
         connect_timeout: CONNECT_TIMEOUT,
         quorum_ack_timeout: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
+        leader_wait: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
+        peer_dial: peer_dial.clone(),
     };
     let cluster = ClusterClient::new(raft.clone(), config.node_id, settings);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -129,6 +133,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         raft.clone(),
         config.node_id,
         config.membership(),
+        peer_dial,
     ));
     tracing::info!(node.id = config.node_id, client = %client_bind, peer = %peer_bind, "node started");
 

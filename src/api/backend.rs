@@ -41,6 +41,10 @@ pub trait StateView: Send + Sync + 'static {
         status: Option<ExecutionStatus>,
         page: Page,
     ) -> Result<Paged<Execution>, StoreError>;
+
+    /// Returns the last applied log index (0 before the first entry) and a digest of the
+    /// state taken at that index, for comparing nodes.
+    fn applied_digest(&self) -> Result<(u64, u64), StoreError>;
 }
 
 #[async_trait]
@@ -78,5 +82,18 @@ impl StateView for StateReader {
         page: Page,
     ) -> Result<Paged<Execution>, StoreError> {
         StateReader::list_executions(self, job_id, status, page)
+    }
+
+    fn applied_digest(&self) -> Result<(u64, u64), StoreError> {
+        // An entry applied between the two reads of the index would make the digest belong to
+        // neither, so both reads must match.
+        loop {
+            let before = StateReader::last_applied(self)?.map_or(0, |id| id.index);
+            let digest = StateReader::state_digest(self)?;
+            let after = StateReader::last_applied(self)?.map_or(0, |id| id.index);
+            if before == after {
+                return Ok((after, digest));
+            }
+        }
     }
 }

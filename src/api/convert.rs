@@ -214,7 +214,9 @@ impl From<pb::TriggerConfigInput> for TriggerInput {
             headers: input
                 .headers
                 .map(|headers| headers.values.into_iter().collect()),
-            body: input.body,
+            // Protobuf cannot send a null, so an empty body removes the body.
+            body: input.body.map(|body| (!body.is_empty()).then_some(body)),
+            body_is_json: false,
             timeout_ms: input.timeout,
         }
     }
@@ -274,7 +276,7 @@ impl From<TriggerInput> for pb::TriggerConfigInput {
             headers: input.headers.map(|headers| pb::Headers {
                 values: headers.into_iter().collect(),
             }),
-            body: input.body,
+            body: input.body.map(Option::unwrap_or_default),
             timeout: input.timeout_ms,
         }
     }

@@ -10,6 +10,7 @@ use crate::model::{
 
 fn sample_job() -> Job {
     Job {
+        revision: 0,
         stats: crate::model::JobStats::default(),
         id: "6f0c1f2e-0000-4000-8000-000000000001".to_string(),
         spec: JobSpec {
@@ -220,7 +221,8 @@ fn full_input() -> JobInput {
             url: Some("http://127.0.0.1:9/".to_string()),
             method: Some("PUT".to_string()),
             headers: Some(BTreeMap::from([("A".to_string(), "1".to_string())])),
-            body: Some("x".to_string()),
+            body: Some(Some("x".to_string())),
+            body_is_json: false,
             timeout_ms: Some(-1),
         }),
         retry: Some(RetryInput {
@@ -365,6 +367,33 @@ fn job_policies_reach_rest_json() {
     assert_eq!(retry["maxInterval"], 8_000);
     assert_eq!(retry["jitter"], 0.25);
     assert_eq!(retry["retryOn"], json!([409, 503]));
+}
+
+#[test]
+fn job_json_is_accepted_as_input() {
+    let mut job = job_with_policies();
+    job.last_execution_time = Some(Timestamp(1_767_225_600_000));
+    job.next_execution_time = Some(Timestamp(1_767_225_660_000));
+    let body = serde_json::to_value(JobJson::from(pb::Job::from(&job))).unwrap();
+    let input = JobInput::from_json(&body).expect("every key of the job JSON is accepted");
+    assert_eq!(input.into_updated_spec(&job.spec).unwrap(), job.spec);
+}
+
+#[test]
+fn cleared_body_round_trips_through_protobuf() {
+    let input = JobInput {
+        trigger: Some(TriggerInput {
+            body: Some(None),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let message = pb::JobInput::from(input.clone());
+    assert_eq!(
+        message.trigger_config.as_ref().unwrap().body.as_deref(),
+        Some("")
+    );
+    assert_eq!(JobInput::from(message), input);
 }
 
 #[test]

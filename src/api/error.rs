@@ -250,9 +250,35 @@ impl From<ClusterError> for ApiError {
                  may not have been applied; read the object, then retry later"
             )),
             ClusterError::Unavailable(reason) => {
+                let reason = strip_cluster_advice(&reason);
                 ApiError::Unavailable(format!("no quorum: {reason}; retry later"))
             }
             ClusterError::Fatal(reason) => ApiError::Internal(reason),
+        }
+    }
+}
+
+/// Strips the "no quorum" and "retry later" parts that cluster messages may carry already
+/// (also when a follower wraps a leader's message), so the API message states each once.
+fn strip_cluster_advice(reason: &str) -> &str {
+    const PREFIXES: [&str; 2] = ["no quorum:", "cluster unavailable:"];
+    const SUFFIXES: [&str; 4] = [
+        "; retry later",
+        ", retry later",
+        ": no quorum",
+        "; no quorum",
+    ];
+    let mut text = reason.trim();
+    loop {
+        let before = text;
+        for prefix in PREFIXES {
+            text = text.strip_prefix(prefix).unwrap_or(text).trim_start();
+        }
+        for suffix in SUFFIXES {
+            text = text.strip_suffix(suffix).unwrap_or(text).trim_end();
+        }
+        if text == before {
+            return text;
         }
     }
 }

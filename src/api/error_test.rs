@@ -204,6 +204,26 @@ fn cluster_errors_are_unavailable_except_fatal() {
 }
 
 #[test]
+fn no_quorum_message_states_advice_once() {
+    let reason = "leader 2 has not heard from a quorum for 4973 ms: no quorum; retry later";
+    let error = ApiError::from(ClusterError::Unavailable(reason.to_string()));
+    assert_eq!(
+        error.to_string(),
+        "no quorum: leader 2 has not heard from a quorum for 4973 ms; retry later"
+    );
+}
+
+#[test]
+fn wrapped_cluster_message_states_advice_once() {
+    let reason = "cluster unavailable: no quorum: leader unreachable; retry later; retry later";
+    let error = ApiError::from(ClusterError::Unavailable(reason.to_string()));
+    assert_eq!(
+        error.to_string(),
+        "no quorum: leader unreachable; retry later"
+    );
+}
+
+#[test]
 fn schedule_error_names_time_zone_value() {
     let error = crate::schedule::Schedule::parse("0 * * * *", "Mars/Olympus").unwrap_err();
     let api_error = schedule_error(error, "0 * * * *", "Mars/Olympus");

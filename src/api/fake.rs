@@ -131,6 +131,7 @@ impl TestCluster {
     pub async fn record_failed_execution(&self, job_id: &str, at: Timestamp) -> Execution {
         let job = self.reader.get_job(job_id).unwrap().expect("job exists");
         let fire = FireIntent {
+            job_revision: None,
             job_id: job_id.to_string(),
             scheduled_time: at,
             cause: Cause::Schedule,

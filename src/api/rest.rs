@@ -47,6 +47,7 @@ pub fn rest_router(api: ApiService) -> Router {
         )
         .route("/api/schedule/preview", get(preview_schedule))
         .route("/api/cluster", get(cluster_status))
+        .route("/api/debug/state", get(debug_state))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(unknown_path)
@@ -187,6 +188,15 @@ async fn preview_schedule(State(api): State<ApiService>, params: QueryParams) ->
 async fn cluster_status(State(api): State<ApiService>) -> Json<ClusterJson> {
     let status = api.cluster_status();
     Json(ClusterJson::from(pb::ClusterStatus::from(&status)))
+}
+
+/// This node's last applied log index and state digest. Nodes that report the same
+/// `appliedIndex` must report the same `digest`; the digest is a decimal string because it
+/// uses all 64 bits.
+async fn debug_state(State(api): State<ApiService>) -> RestResult {
+    let (applied_index, digest) = api.applied_digest()?;
+    let body = json!({ "appliedIndex": applied_index, "digest": digest.to_string() });
+    Ok(Json(body).into_response())
 }
 
 /// Liveness: the process serves requests.

@@ -270,6 +270,73 @@ async fn get_returns_created_job() {
 }
 
 #[tokio::test]
+async fn get_body_put_back_is_unchanged() {
+    let fixture = Fixture::new();
+    let mut body = nestjs_body();
+    body["misfirePolicy"] = json!("FIRE_ALL");
+    body["maxCatchUp"] = json!(3);
+    body["startingDeadline"] = json!(90_000);
+    body["concurrencyPolicy"] = json!("FORBID");
+    body["retention"] = json!({"maxCount": 7, "maxAge": 3_600_000});
+    body["retryStrategy"]["maxInterval"] = json!(8_000);
+    body["retryStrategy"]["jitter"] = json!(0.25);
+    body["retryStrategy"]["retryOn"] = json!([503]);
+    let job = create(&fixture, body).await;
+    let uri = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+    let read = send(&fixture, "GET", &uri, None).await.body;
+    fixture.advance(60_000);
+
+    let reply = send(&fixture, "PUT", &uri, Some(read.clone())).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut expected = read;
+    expected["updatedAt"] = json!("2026-01-01T00:01:00.000Z");
+    assert_eq!(reply.body, expected);
+}
+
+#[tokio::test]
+async fn misspelt_field_is_rejected() {
+    let fixture = Fixture::new();
+    let mut body = nestjs_body();
+    let zone = body.as_object_mut().unwrap().remove("timeZone").unwrap();
+    body["timezone"] = zone;
+    let reply = send(&fixture, "POST", "/api/jobs", Some(body)).await;
+    assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "timezone",
+        "timezone",
+    );
+    let message = &reply.body["error"]["message"];
+    assert_eq!(message, "unknown field timezone: did you mean timeZone?");
+}
+
+#[tokio::test]
+async fn object_body_gets_json_content_type() {
+    let fixture = Fixture::new();
+    let job = create(&fixture, nestjs_body()).await;
+    let headers = &job["triggerConfig"]["headers"];
+    assert_eq!(headers["Content-Type"], "application/json", "{headers}");
+    assert_eq!(headers["Authorization"], "Bearer token", "{headers}");
+}
+
+#[tokio::test]
+async fn null_body_on_update_clears_body() {
+    let fixture = Fixture::new();
+    let job = create(&fixture, nestjs_body()).await;
+    let uri = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+    let change = json!({"triggerConfig": {"body": null}});
+    let reply = send(&fixture, "PUT", &uri, Some(change)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["triggerConfig"]["body"], Value::Null);
+    assert_eq!(
+        reply.body["triggerConfig"]["url"],
+        job["triggerConfig"]["url"]
+    );
+}
+
+#[tokio::test]
 async fn list_filters_and_pages() {
     let fixture = Fixture::new();
     for name in ["a", "b", "c"] {
@@ -588,6 +655,16 @@ async fn preview_returns_next_times() {
         ],
     });
     assert_eq!(reply.body, expected);
+}
+
+#[tokio::test]
+async fn preview_stops_at_year_9999() {
+    let fixture = Fixture::new();
+    let uri = "/api/schedule/preview?schedule=@yearly&from=9997-06-01T00:00:00Z&count=5";
+    let reply = send(&fixture, "GET", uri, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let expected = json!(["9998-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z"]);
+    assert_eq!(reply.body["times"], expected);
 }
 
 #[tokio::test]

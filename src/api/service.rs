@@ -89,6 +89,12 @@ impl ApiService {
         self.cluster.status()
     }
 
+    /// Returns this node's last applied log index and the digest of its state at that index,
+    /// without a read barrier: each node reports its own state.
+    pub fn applied_digest(&self) -> Result<(u64, u64), ApiError> {
+        Ok(self.state.applied_digest()?)
+    }
+
     /// Checks that this node can serve reads: it has a leader and has applied every entry up to
     /// its commit index.
     ///

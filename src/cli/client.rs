@@ -3,7 +3,7 @@
 //! Job files use the REST JSON body format. They are read and validated locally with the same
 //! reader the REST API uses, then sent as protobuf, so a bad file fails before any connection.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use crate::api::pb::cluster_service_client::ClusterServiceClient;
 use crate::api::pb::job_service_client::JobServiceClient;
 use crate::model::JobInput;
 
-use super::render;
+use super::render::{self, escape};
 
 /// Endpoint used when neither `--endpoint` nor `RAFTCRON_ENDPOINT` is set.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7001";
@@ -39,8 +39,9 @@ pub enum Output {
     Json,
 }
 
-/// Options of every client subcommand; flatten them into the top-level parser.
-#[derive(Args, Clone, Debug)]
+/// Options of every client subcommand. They are global within `job`, `execution` and
+/// `cluster`, so they may follow any of their subcommands, but `serve` and `schedule` lack them.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct ClientOptions {
     /// host:port or http:// URL of any node's client (gRPC and REST) port.
     #[arg(long, global = true, env = "RAFTCRON_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
@@ -51,18 +52,42 @@ pub struct ClientOptions {
     pub output: Output,
 }
 
-/// The client subcommands.
+/// The client subcommands, each with its connection options; flatten them into the top-level
+/// subcommands.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum ClientCommand {
     /// Create, read, change, run and delete jobs.
-    #[command(subcommand)]
-    Job(JobCommand),
+    Job {
+        #[command(flatten)]
+        options: ClientOptions,
+        #[command(subcommand)]
+        command: JobCommand,
+    },
     /// Read and retry the executions of a job.
-    #[command(subcommand)]
-    Execution(ExecutionCommand),
+    Execution {
+        #[command(flatten)]
+        options: ClientOptions,
+        #[command(subcommand)]
+        command: ExecutionCommand,
+    },
     /// Show the Raft cluster.
-    #[command(subcommand)]
-    Cluster(ClusterCommand),
+    Cluster {
+        #[command(flatten)]
+        options: ClientOptions,
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+impl ClientCommand {
+    /// Returns the connection options given with the subcommand.
+    pub fn options(&self) -> &ClientOptions {
+        match self {
+            ClientCommand::Job { options, .. }
+            | ClientCommand::Execution { options, .. }
+            | ClientCommand::Cluster { options, .. } => options,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -159,9 +184,39 @@ enum ClientError {
     /// The server returned an error status.
     #[error("{}", .0.message())]
     Status(#[from] tonic::Status),
+
+    /// The endpoint answered, but not as a gRPC server over HTTP/2.
+    #[error(
+        "{reason}; is {endpoint} a raftcron client port? check --endpoint or RAFTCRON_ENDPOINT"
+    )]
+    NotRaftcron { endpoint: String, reason: String },
+
+    #[error("failed to encode the result as JSON: {0}")]
+    Json(serde_json::Error),
+
+    #[error("failed to write to standard output: {0}")]
+    Output(std::io::Error),
 }
 
 impl ClientError {
+    /// Turns a status that shows the endpoint does not speak gRPC into
+    /// [`ClientError::NotRaftcron`]: tonic reports a missing `grpc-status` from an HTTP/2
+    /// server and an h2 protocol error from an HTTP/1 server.
+    fn naming_endpoint(self, endpoint: &str) -> Self {
+        match self {
+            ClientError::Status(status)
+                if status.message().contains("grpc-status")
+                    || status.message().contains("h2 protocol error") =>
+            {
+                ClientError::NotRaftcron {
+                    endpoint: endpoint.to_string(),
+                    reason: status.message().to_string(),
+                }
+            }
+            other => other,
+        }
+    }
+
     fn exit_code(&self) -> ExitCode {
         match self {
             ClientError::Input(_) => ExitCode::from(EXIT_INVALID_INPUT),
@@ -173,23 +228,33 @@ impl ClientError {
     }
 }
 
-/// Runs one client command against `endpoint` and prints its result on standard output.
+/// Runs one client command against the endpoint in its options and prints its result on
+/// standard output.
 ///
-/// Errors are printed on standard error. Returns exit code 2 for invalid input (a bad file or
-/// an INVALID_ARGUMENT status) and 1 for any other failure.
-pub async fn run(endpoint: &str, output: Output, command: ClientCommand) -> ExitCode {
-    let result = match command {
-        ClientCommand::Job(command) => run_job(endpoint, output, command).await,
-        ClientCommand::Execution(command) => run_execution(endpoint, output, command).await,
-        ClientCommand::Cluster(ClusterCommand::Status) => run_cluster(endpoint, output).await,
-    };
-    match result {
+/// Errors are printed on standard error, with control characters escaped. Returns exit code 2
+/// for invalid input (a bad file or an INVALID_ARGUMENT status) and 1 for any other failure.
+/// A closed standard output (EPIPE) is no failure: the reader stopped reading.
+pub async fn run(command: ClientCommand) -> ExitCode {
+    match run_command(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", escape(&error.to_string()));
             error.exit_code()
         }
     }
+}
+
+async fn run_command(command: ClientCommand) -> Result<(), ClientError> {
+    let ClientOptions { endpoint, output } = command.options().clone();
+    let result = match command {
+        ClientCommand::Job { command, .. } => run_job(&endpoint, output, command).await,
+        ClientCommand::Execution { command, .. } => run_execution(&endpoint, output, command).await,
+        ClientCommand::Cluster {
+            command: ClusterCommand::Status,
+            ..
+        } => run_cluster(&endpoint, output).await,
+    };
+    result.map_err(|error| error.naming_endpoint(&endpoint))
 }
 
 async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<(), ClientError> {
@@ -202,12 +267,13 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
 
     match command {
         JobCommand::Create { .. } => {
-            let request = pb::CreateJobRequest { job: input };
-            print_job(output, client.create_job(request).await?.into_inner());
+            let job = input.map(|input| job_message(input, None));
+            let request = pb::CreateJobRequest { job };
+            print_job(output, client.create_job(request).await?.into_inner())?;
         }
         JobCommand::Get { id } => {
             let job = client.get_job(pb::GetJobRequest { id }).await?;
-            print_job(output, job.into_inner());
+            print_job(output, job.into_inner())?;
         }
         JobCommand::List {
             status,
@@ -223,33 +289,77 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
             };
             let list = client.list_jobs(request).await?.into_inner();
             let text = render::job_list_text(&list);
-            print(output, ListJson::from(list), text);
+            print(output, ListJson::from(list), text)?;
         }
         JobCommand::Update { id, .. } => {
-            let request = pb::UpdateJobRequest { id, job: input };
-            print_job(output, client.update_job(request).await?.into_inner());
+            let job = match input {
+                Some(input) => Some(update_message(&mut client, &id, input).await?),
+                None => None,
+            };
+            let request = pb::UpdateJobRequest { id, job };
+            print_job(output, client.update_job(request).await?.into_inner())?;
         }
         JobCommand::Pause { id } => {
             let job = client.pause_job(pb::PauseJobRequest { id }).await?;
-            print_job(output, job.into_inner());
+            print_job(output, job.into_inner())?;
         }
         JobCommand::Resume { id } => {
             let job = client.resume_job(pb::ResumeJobRequest { id }).await?;
-            print_job(output, job.into_inner());
+            print_job(output, job.into_inner())?;
         }
         JobCommand::Delete { id } => {
             let deleted = client.delete_job(pb::DeleteJobRequest { id }).await?;
             let id = deleted.into_inner().id;
-            let text = format!("deleted job {id}\n");
-            print(output, serde_json::json!({ "id": id }), text);
+            let text = format!("deleted job {}\n", escape(&id));
+            print(output, serde_json::json!({ "id": id }), text)?;
         }
         JobCommand::Trigger { id, force } => {
             let request = pb::TriggerJobRequest { id, force };
             let execution = client.trigger_job(request).await?;
-            print_execution(output, execution.into_inner());
+            print_execution(output, execution.into_inner())?;
         }
     }
     Ok(())
+}
+
+/// Converts job input to protobuf. A body written as a JSON value gets
+/// `Content-Type: application/json`, as over REST, because protobuf cannot say how the body
+/// was written: `current_headers` are the job's headers on update, used when the input has none.
+fn job_message(
+    mut input: JobInput,
+    current_headers: Option<&std::collections::HashMap<String, String>>,
+) -> pb::JobInput {
+    if let Some(trigger) = &mut input.trigger {
+        if trigger.headers.is_none()
+            && let Some(current) = current_headers
+        {
+            let headers = current.iter().map(|(k, v)| (k.clone(), v.clone()));
+            trigger.headers = Some(headers.collect());
+        }
+        trigger.add_json_content_type();
+    }
+    pb::JobInput::from(input)
+}
+
+/// Converts update input to protobuf, reading the job's current headers first when the input
+/// has a JSON-value body and no headers.
+// NOTE: a change to the job's headers between this read and the update is overwritten.
+async fn update_message(
+    client: &mut JobServiceClient<Channel>,
+    id: &str,
+    input: JobInput,
+) -> Result<pb::JobInput, ClientError> {
+    let needs_headers = input
+        .trigger
+        .as_ref()
+        .is_some_and(|trigger| trigger.body_is_json && trigger.headers.is_none());
+    if !needs_headers {
+        return Ok(job_message(input, None));
+    }
+    let request = pb::GetJobRequest { id: id.to_string() };
+    let job = client.get_job(request).await?.into_inner();
+    let headers = job.trigger_config.map(|config| config.headers);
+    Ok(job_message(input, headers.as_ref()))
 }
 
 async fn run_execution(
@@ -273,7 +383,7 @@ async fn run_execution(
             };
             let list = client.list_executions(request).await?.into_inner();
             let text = render::execution_list_text(&list);
-            print(output, ListJson::from(list), text);
+            print(output, ListJson::from(list), text)?;
         }
         ExecutionCommand::Get {
             job_id,
@@ -284,7 +394,7 @@ async fn run_execution(
                 execution_id,
             };
             let execution = client.get_execution(request).await?.into_inner();
-            print_execution(output, execution);
+            print_execution(output, execution)?;
         }
         ExecutionCommand::Retry {
             job_id,
@@ -295,7 +405,7 @@ async fn run_execution(
                 execution_id,
             };
             let execution = client.retry_execution(request).await?.into_inner();
-            print_execution(output, execution);
+            print_execution(output, execution)?;
         }
     }
     Ok(())
@@ -308,19 +418,17 @@ async fn run_cluster(endpoint: &str, output: Output) -> Result<(), ClientError> 
         .await?
         .into_inner();
     let text = render::cluster_text(&status);
-    print(output, ClusterJson::from(status), text);
-    Ok(())
+    print(output, ClusterJson::from(status), text)
 }
 
-/// Reads a job file (`-` for standard input) in the REST body format and validates its types.
-fn read_job_file(path: &Path) -> Result<pb::JobInput, ClientError> {
+/// Reads a job file (`-` for standard input) in the REST body format and validates its keys
+/// and types.
+fn read_job_file(path: &Path) -> Result<JobInput, ClientError> {
     let text = read_file(path)?;
     let name = path.display();
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|error| ClientError::Input(format!("invalid JSON in {name}: {error}")))?;
-    let input = JobInput::from_json(&value)
-        .map_err(|error| ClientError::Input(format!("{name}: {error}")))?;
-    Ok(pb::JobInput::from(input))
+    JobInput::from_json(&value).map_err(|error| ClientError::Input(format!("{name}: {error}")))
 }
 
 fn read_file(path: &Path) -> Result<String, ClientError> {
@@ -372,23 +480,35 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn print_job(output: Output, job: pb::Job) {
+fn print_job(output: Output, job: pb::Job) -> Result<(), ClientError> {
     let text = render::job_text(&job);
-    print(output, JobJson::from(job), text);
+    print(output, JobJson::from(job), text)
 }
 
-fn print_execution(output: Output, execution: pb::Execution) {
+fn print_execution(output: Output, execution: pb::Execution) -> Result<(), ClientError> {
     let text = render::execution_text(&execution);
-    print(output, ExecutionJson::from(execution), text);
+    print(output, ExecutionJson::from(execution), text)
 }
 
-fn print(output: Output, json: impl Serialize, text: String) {
-    match output {
-        Output::Text => print!("{text}"),
+/// Prints `text` or the JSON body, as `output` selects.
+fn print(output: Output, json: impl Serialize, text: String) -> Result<(), ClientError> {
+    let text = match output {
+        Output::Text => text,
         Output::Json => match serde_json::to_string_pretty(&json) {
-            Ok(body) => println!("{body}"),
-            Err(error) => eprintln!("error: failed to encode the result as JSON: {error}"),
+            Ok(body) => body + "\n",
+            Err(error) => return Err(ClientError::Json(error)),
         },
+    };
+    write_output(&mut std::io::stdout().lock(), &text).map_err(ClientError::Output)
+}
+
+/// Writes `text` to `out` and flushes it. A closed reader (EPIPE, as when the output is piped
+/// to `head` or `grep -q`) counts as success, because it has read all it wanted.
+pub fn write_output(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    let result = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    match result {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

@@ -1,6 +1,10 @@
 //! Text output of the client subcommands. JSON output is the REST body, built in
 //! `api::convert`.
+//!
+//! Every string from the server passes through [`escape`] before it is printed, so a job name
+//! or a response body cannot move the cursor, clear the terminal or fake a table row.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::api::pb;
@@ -10,6 +14,29 @@ const NONE: &str = "-";
 
 fn or_none(value: Option<&str>) -> &str {
     value.unwrap_or(NONE)
+}
+
+/// Escapes control characters and Unicode bidirectional overrides as Rust escapes (`\n`,
+/// `\u{1b}`), leaving other text as it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// Control characters, and the bidirectional embeddings, overrides and isolates that can
+/// reorder how a line reads on screen.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Renders one job as aligned `label: value` lines.
@@ -108,7 +135,11 @@ pub fn job_list_text(list: &pb::ListJobsResponse) -> String {
         let _ = writeln!(
             text,
             "{:<36}  {:<8}  {:<24}  {:<20}  {}",
-            job.id, job.status, next, job.schedule, job.name
+            escape(&job.id),
+            escape(&job.status),
+            escape(next),
+            escape(&job.schedule),
+            escape(&job.name)
         );
     }
     text.push_str(&footer(
@@ -162,10 +193,10 @@ pub fn execution_list_text(list: &pb::ListExecutionsResponse) -> String {
         let _ = writeln!(
             text,
             "{:<36}  {:<9}  {:<8}  {:<24}  {}",
-            execution.id,
-            execution.status,
-            execution.cause,
-            execution.scheduled_time,
+            escape(&execution.id),
+            escape(&execution.status),
+            escape(&execution.cause),
+            escape(&execution.scheduled_time),
             execution.attempt_count
         );
     }
@@ -198,7 +229,10 @@ pub fn cluster_text(status: &pb::ClusterStatus) -> String {
         let _ = writeln!(
             text,
             "{:<6}  {:<9}  {:<22}  {}",
-            member.id, member.role, member.client_addr, member.peer_addr
+            member.id,
+            escape(&member.role),
+            escape(&member.client_addr),
+            escape(&member.peer_addr)
         );
     }
     text
@@ -213,6 +247,7 @@ fn labeled(lines: &[(&str, String)]) -> String {
         + 1;
     let mut text = String::new();
     for (label, value) in lines {
+        let value = escape(value);
         let _ = writeln!(text, "{:<width$} {value}", format!("{label}:"));
     }
     text
@@ -310,6 +345,87 @@ mod tests {
             text.ends_with("jobs: 1 of 3 on page 2 (limit 1)\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn escape_replaces_control_characters() {
+        assert_eq!(escape("plain text"), "plain text");
+        assert_eq!(escape("a\u{1b}[2J\nb\tc"), "a\\u{1b}[2J\\nb\\tc");
+        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(escape("\u{9b}"), "\\u{9b}");
+    }
+
+    #[test]
+    fn job_text_escapes_server_strings() {
+        let job = pb::Job {
+            name: "evil\u{1b}[2J".to_string(),
+            schedule: "@daily\nid: fake".to_string(),
+            tags: vec!["t\r".to_string()],
+            ..Default::default()
+        };
+        let text = job_text(&job);
+        assert!(text.contains("name:        evil\\u{1b}[2J\n"), "{text}");
+        assert!(text.contains("@daily\\nid: fake"), "{text}");
+        assert!(text.contains("tags:        t\\r\n"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert_eq!(text.matches('\n').count(), text.lines().count(), "{text}");
+    }
+
+    #[test]
+    fn job_list_text_escapes_names() {
+        let list = pb::ListJobsResponse {
+            items: vec![pb::Job {
+                name: "a\nfake-id  ACTIVE".to_string(),
+                ..Default::default()
+            }],
+            page: 1,
+            limit: 20,
+            total: 1,
+        };
+        let text = job_list_text(&list);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("a\\nfake-id  ACTIVE"), "{text}");
+    }
+
+    #[test]
+    fn execution_texts_escape_server_strings() {
+        let execution = pb::Execution {
+            error: Some("bad\u{7}bell".to_string()),
+            result: Some(pb::ExecutionResult {
+                status_code: 500,
+                body: "line 1\nline 2".to_string(),
+            }),
+            cause: "SCHEDULE\u{1b}".to_string(),
+            ..Default::default()
+        };
+        let text = execution_text(&execution);
+        assert!(text.contains("error:         bad\\u{7}bell\n"), "{text}");
+        assert!(
+            text.contains("result:        500 line 1\\nline 2\n"),
+            "{text}"
+        );
+        let list = pb::ListExecutionsResponse {
+            items: vec![execution],
+            ..Default::default()
+        };
+        let text = execution_list_text(&list);
+        assert!(text.contains("SCHEDULE\\u{1b}"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+
+    #[test]
+    fn cluster_text_escapes_addresses() {
+        let status = pb::ClusterStatus {
+            members: vec![pb::Member {
+                id: 1,
+                role: "LEADER".to_string(),
+                client_addr: "127.0.0.1:7001\u{1b}".to_string(),
+                peer_addr: "127.0.0.1:7101".to_string(),
+            }],
+            ..Default::default()
+        };
+        let text = cluster_text(&status);
+        assert!(text.contains("127.0.0.1:7001\\u{1b}"), "{text}");
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct SkipIntent {
     pub latest: Timestamp,
     /// The job's next instant after the skipped ones.
     pub next_execution_time: Option<Timestamp>,
+    /// The job revision the instants were computed from.
+    pub job_revision: u64,
 }
 
 /// A request to start a new execution of a job.
@@ -80,6 +82,8 @@ pub struct FireIntent {
     pub caught_up: bool,
     /// A manual run that ignores the job's concurrency policy.
     pub force: bool,
+    /// For a schedule fire, the job revision the instant was computed from.
+    pub job_revision: Option<u64>,
 }
 
 /// A request to start attempt number `attempt` of an open execution.
@@ -182,4 +186,6 @@ pub enum SkipReason {
     ConcurrencyForbidden(ExecutionId),
     /// Recorded as missed by a `Skip` intent: counted on the job, nothing started.
     Missed(JobId),
+    /// The job changed after the intent was computed, or the instants were recorded already.
+    StaleIntent(JobId),
 }

@@ -127,6 +127,13 @@ impl Execution {
         Uuid::new_v5(&EXECUTION_NAMESPACE, name.as_bytes()).to_string()
     }
 
+    /// Derives the id of the RETRY execution that re-runs the failed execution `retry_of`, so
+    /// a failed execution is retried at most once (its retry can be retried in turn).
+    pub fn derive_retry_id(retry_of: &str) -> ExecutionId {
+        let name = format!("retry-of/{retry_of}");
+        Uuid::new_v5(&EXECUTION_NAMESPACE, name.as_bytes()).to_string()
+    }
+
     /// Returns whether an attempt is in flight or due later.
     pub fn is_open(&self) -> bool {
         !self.status.is_final()

@@ -1,13 +1,16 @@
 //! Client input for jobs, as sent over REST (camelCase JSON) or gRPC, and its validation.
 //!
 //! Input is read field by field from a JSON value, so every error names the field and the value
-//! that broke it. Read-only fields a client may echo back (`id`, `createdAt`, `lastExecutionTime`
-//! and the like) are accepted and ignored, so bodies of the service raftcron replaces pass as
-//! they are.
+//! that broke it. An unknown key is rejected, but the read-only fields of the job JSON (`id`,
+//! `createdAt`, `lastExecutionTime` and the like) are accepted and ignored, so a body read with
+//! GET can be sent back with PUT unchanged.
 
+mod keys;
 mod policies;
 mod retry;
+mod trigger;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -17,6 +20,7 @@ use crate::schedule::Schedule;
 
 pub use policies::{PoliciesInput, RetentionInput};
 pub use retry::RetryInput;
+pub use trigger::TriggerInput;
 
 /// Time allowed for an HTTP request when `triggerConfig.timeout` is absent, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -26,13 +30,14 @@ pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 pub const MAX_ATTEMPTS: u32 = 100;
 /// Largest accepted `retryStrategy.interval`: one day, in milliseconds.
 pub const MAX_INTERVAL_MS: u64 = 86_400_000;
+/// Largest accepted `schedule`, in characters.
+pub const MAX_SCHEDULE_CHARS: usize = 1024;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
-const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_TAGS: usize = 32;
 const MAX_TAG_CHARS: usize = 64;
-const MAX_HEADERS: usize = 64;
-const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+/// Control characters a description may contain: line feed and tab.
+const DESCRIPTION_CONTROLS: &[char] = &['\n', '\t'];
 
 /// Invalid client input: which field, which value, and what is wrong with it.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -51,7 +56,7 @@ impl ValidationError {
     pub fn new(field: &str, value: impl std::fmt::Display, expected: &str) -> Self {
         let value = shorten(&value.to_string());
         ValidationError {
-            message: format!("invalid {field} {value}: {expected}"),
+            message: format!("invalid {field} {}: {expected}", quote_if_unclear(&value)),
             field: field.to_string(),
             value,
         }
@@ -74,14 +79,18 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Trigger settings as a client sends them; absent fields keep their current or default value.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TriggerInput {
-    pub url: Option<String>,
-    pub method: Option<String>,
-    pub headers: Option<BTreeMap<String, String>>,
-    pub body: Option<String>,
-    pub timeout_ms: Option<i64>,
+/// Quotes a value that would be invisible or misleading in a message: an empty one, one with
+/// leading or trailing whitespace, or one with control characters (escaped by the quoting).
+fn quote_if_unclear(value: &str) -> Cow<'_, str> {
+    let unclear = value.is_empty()
+        || value.starts_with(char::is_whitespace)
+        || value.ends_with(char::is_whitespace)
+        || value.chars().any(char::is_control);
+    if unclear {
+        Cow::Owned(format!("{value:?}"))
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// A job as a client sends it for create (all required fields) or update (any subset).
@@ -103,17 +112,22 @@ pub struct JobInput {
 
 impl JobInput {
     /// Reads a camelCase JSON job body, checking the type of every known field.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the first unknown key (read-only keys of the job JSON are
+    /// ignored) or the first field of the wrong type.
     pub fn from_json(body: &Value) -> Result<JobInput, ValidationError> {
         let object = body
             .as_object()
             .ok_or_else(|| ValidationError::new("body", kind_of(body), "expected a JSON object"))?;
+        keys::reject_unknown_keys(object, "", keys::JOB_KEYS, keys::READ_ONLY_JOB_KEYS)?;
         Ok(JobInput {
             name: string_field(object, "name", "name")?,
             description: string_field(object, "description", "description")?,
             schedule: string_field(object, "schedule", "schedule")?,
             time_zone: string_field(object, "timeZone", "timeZone")?,
             trigger_type: string_field(object, "triggerType", "triggerType")?,
-            trigger: trigger_from_json(object.get("triggerConfig"))?,
+            trigger: trigger::trigger_from_json(object.get("triggerConfig"))?,
             retry: retry::retry_from_json(object.get("retryStrategy"))?,
             status: string_field(object, "status", "status")?,
             tags: tags_from_json(object.get("tags"))?,
@@ -169,15 +183,15 @@ impl JobInput {
             spec.schedule = schedule.trim().to_string();
         }
         if let Some(time_zone) = self.time_zone {
-            spec.time_zone = time_zone.trim().to_string();
+            spec.time_zone = parse_time_zone(&time_zone)?;
         }
         if let Some(tags) = self.tags {
             spec.tags = tags;
         }
-        check_trigger_type(self.trigger_type.as_deref())?;
+        trigger::check_trigger_type(self.trigger_type.as_deref())?;
         let Trigger::Http(http) = &mut spec.trigger;
         if let Some(trigger) = self.trigger {
-            merge_http(http, trigger)?;
+            trigger::merge_http(http, trigger)?;
         }
         if let Some(retry) = self.retry {
             spec.retry = retry::merge_retry(spec.retry, retry)?;
@@ -237,50 +251,6 @@ fn object_field<'a>(
     }
 }
 
-fn trigger_from_json(value: Option<&Value>) -> Result<Option<TriggerInput>, ValidationError> {
-    let Some(object) = object_field(value, "triggerConfig")? else {
-        return Ok(None);
-    };
-    Ok(Some(TriggerInput {
-        url: string_field(object, "url", "triggerConfig.url")?,
-        method: string_field(object, "method", "triggerConfig.method")?,
-        headers: headers_from_json(object.get("headers"))?,
-        body: body_from_json(object.get("body")),
-        timeout_ms: integer_field(object, "timeout", "triggerConfig.timeout")?,
-    }))
-}
-
-fn headers_from_json(
-    value: Option<&Value>,
-) -> Result<Option<BTreeMap<String, String>>, ValidationError> {
-    let Some(object) = object_field(value, "triggerConfig.headers")? else {
-        return Ok(None);
-    };
-    let mut headers = BTreeMap::new();
-    for (name, value) in object {
-        let text = match value {
-            Value::String(text) => text.clone(),
-            Value::Number(number) => number.to_string(),
-            Value::Bool(flag) => flag.to_string(),
-            other => {
-                let path = format!("triggerConfig.headers.{name}");
-                return Err(ValidationError::new(&path, other, "expected a string"));
-            }
-        };
-        headers.insert(name.clone(), text);
-    }
-    Ok(Some(headers))
-}
-
-/// Reads a body: a string is sent as is, any other JSON value is sent as its JSON text.
-fn body_from_json(value: Option<&Value>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.clone()),
-        Some(other) => Some(other.to_string()),
-    }
-}
-
 fn tags_from_json(value: Option<&Value>) -> Result<Option<Vec<String>>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -294,41 +264,6 @@ fn tags_from_json(value: Option<&Value>) -> Result<Option<Vec<String>>, Validati
             .map(Some),
         Some(other) => Err(ValidationError::new("tags", other, "expected an array")),
     }
-}
-
-fn check_trigger_type(trigger_type: Option<&str>) -> Result<(), ValidationError> {
-    match trigger_type.map(str::to_ascii_uppercase).as_deref() {
-        None | Some("REST") | Some("HTTP") => Ok(()),
-        Some("KAFKA") => Err(ValidationError::new(
-            "triggerType",
-            "KAFKA",
-            "Kafka triggers are not supported by this server version; use REST",
-        )),
-        Some(_) => Err(ValidationError::new(
-            "triggerType",
-            trigger_type.unwrap_or_default(),
-            "expected REST or KAFKA",
-        )),
-    }
-}
-
-fn merge_http(http: &mut HttpTrigger, input: TriggerInput) -> Result<(), ValidationError> {
-    if let Some(url) = input.url {
-        http.url = url.trim().to_string();
-    }
-    if let Some(method) = input.method {
-        http.method = method.trim().to_ascii_uppercase();
-    }
-    if let Some(headers) = input.headers {
-        http.headers = headers;
-    }
-    if input.body.is_some() {
-        http.body = input.body;
-    }
-    if let Some(timeout) = input.timeout_ms {
-        http.timeout_ms = positive_millis("triggerConfig.timeout", timeout, MAX_TIMEOUT_MS)?;
-    }
-    Ok(())
 }
 
 fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationError> {
@@ -345,17 +280,19 @@ fn positive_millis(field: &str, value: i64, max: u64) -> Result<u64, ValidationE
 /// retry strategy's fields against each other.
 pub fn validate_spec(spec: &JobSpec) -> Result<(), ValidationError> {
     check_text("name", &spec.name, MAX_NAME_CHARS, true)?;
+    check_control_chars("name", &spec.name, &[])?;
     check_text(
         "description",
         &spec.description,
         MAX_DESCRIPTION_CHARS,
         false,
     )?;
+    check_control_chars("description", &spec.description, DESCRIPTION_CONTROLS)?;
     check_tags(&spec.tags)?;
     check_schedule(&spec.schedule, &spec.time_zone)?;
     retry::check_retry(&spec.retry)?;
     let Trigger::Http(http) = &spec.trigger;
-    check_http(http)
+    trigger::check_http(http)
 }
 
 fn check_text(
@@ -374,6 +311,28 @@ fn check_text(
     Ok(())
 }
 
+/// Rejects control characters other than `allowed`, because clients print these fields on
+/// terminals, where an escape sequence could clear the screen or fake output.
+fn check_control_chars(field: &str, text: &str, allowed: &[char]) -> Result<(), ValidationError> {
+    let found = text
+        .chars()
+        .find(|c| c.is_control() && !allowed.contains(c));
+    let Some(control) = found else {
+        return Ok(());
+    };
+    let expected = match allowed {
+        [] => format!(
+            "control characters such as U+{:04X} are not allowed",
+            u32::from(control)
+        ),
+        _ => format!(
+            "control characters other than line feed and tab, such as U+{:04X}, are not allowed",
+            u32::from(control)
+        ),
+    };
+    Err(ValidationError::new(field, text, &expected))
+}
+
 fn check_tags(tags: &[String]) -> Result<(), ValidationError> {
     if tags.len() > MAX_TAGS {
         let expected = format!("at most {MAX_TAGS} tags are allowed");
@@ -385,16 +344,40 @@ fn check_tags(tags: &[String]) -> Result<(), ValidationError> {
             && !tag.contains(',')
             && !tag.chars().any(char::is_control);
         if !valid {
-            let expected = format!("tags are 1 to {MAX_TAG_CHARS} characters with no comma");
+            let expected = format!(
+                "tags are 1 to {MAX_TAG_CHARS} characters with no comma and no control characters"
+            );
             return Err(ValidationError::new("tags", tag, &expected));
         }
     }
     Ok(())
 }
 
+/// Reads a time zone: surrounding whitespace is dropped, and an empty name is rejected because
+/// an absent field, not an empty one, means UTC.
+fn parse_time_zone(time_zone: &str) -> Result<String, ValidationError> {
+    let trimmed = time_zone.trim();
+    if trimmed.is_empty() {
+        let expected = "expected an IANA name such as UTC or Europe/Berlin; omit the field for UTC";
+        return Err(ValidationError::new("timeZone", time_zone, expected));
+    }
+    Ok(trimmed.to_string())
+}
+
 fn check_schedule(schedule: &str, time_zone: &str) -> Result<(), ValidationError> {
     if schedule.is_empty() {
         return Err(ValidationError::missing("schedule"));
+    }
+    let length = schedule.chars().count();
+    if length > MAX_SCHEDULE_CHARS {
+        return Err(ValidationError {
+            field: "schedule".to_string(),
+            value: shorten(schedule),
+            message: format!(
+                "invalid schedule of {length} characters: at most {MAX_SCHEDULE_CHARS} \
+                 characters are allowed"
+            ),
+        });
     }
     Schedule::parse(schedule, time_zone)
         .map(|_| ())
@@ -411,75 +394,6 @@ fn check_schedule(schedule: &str, time_zone: &str) -> Result<(), ValidationError
                 message: error.to_string(),
             }
         })
-}
-
-fn check_http(http: &HttpTrigger) -> Result<(), ValidationError> {
-    check_url(&http.url)?;
-    if !HTTP_METHODS.contains(&http.method.as_str()) {
-        let expected = format!("expected one of {}", HTTP_METHODS.join(", "));
-        return Err(ValidationError::new(
-            "triggerConfig.method",
-            &http.method,
-            &expected,
-        ));
-    }
-    check_headers(&http.headers)?;
-    if http
-        .body
-        .as_ref()
-        .is_some_and(|body| body.len() > MAX_BODY_BYTES)
-    {
-        let expected = format!("at most {MAX_BODY_BYTES} bytes are allowed");
-        let size = format!("of {} bytes", http.body.as_ref().map_or(0, String::len));
-        return Err(ValidationError::new("triggerConfig.body", size, &expected));
-    }
-    Ok(())
-}
-
-fn check_url(url: &str) -> Result<(), ValidationError> {
-    const FIELD: &str = "triggerConfig.url";
-    if url.is_empty() {
-        return Err(ValidationError::missing(FIELD));
-    }
-    let parsed = url::Url::parse(url)
-        .map_err(|error| ValidationError::new(FIELD, url, &format!("not a URL ({error})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ValidationError::new(
-            FIELD,
-            url,
-            "expected an http or https URL with a host",
-        ));
-    }
-    Ok(())
-}
-
-fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationError> {
-    if headers.len() > MAX_HEADERS {
-        let expected = format!("at most {MAX_HEADERS} headers are allowed");
-        return Err(ValidationError::new(
-            "triggerConfig.headers",
-            headers.len(),
-            &expected,
-        ));
-    }
-    for (name, value) in headers {
-        let path = format!("triggerConfig.headers.{name}");
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ValidationError::new(
-                "triggerConfig.headers",
-                name,
-                "not a valid header name",
-            ));
-        }
-        if http::HeaderValue::from_str(value).is_err() {
-            return Err(ValidationError::new(
-                &path,
-                value,
-                "not a valid header value",
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -653,5 +567,211 @@ mod tests {
     fn non_object_body_is_rejected() {
         let error = JobInput::from_json(&json!([1, 2])).unwrap_err();
         assert_eq!(error.field, "body");
+    }
+
+    fn read_error(body: Value) -> ValidationError {
+        JobInput::from_json(&body).expect_err("body should be rejected")
+    }
+
+    fn without(mut body: Value, key: &str) -> Value {
+        body.as_object_mut().unwrap().remove(key);
+        body
+    }
+
+    #[test]
+    fn misspelt_key_suggests_known_key() {
+        let mut body = without(valid_body(), "timeZone");
+        body["timezone"] = json!("Europe/Berlin");
+        let error = read_error(body);
+        assert_eq!(error.field, "timezone");
+        assert_eq!(error.value, "timezone");
+        assert_eq!(
+            error.message,
+            "unknown field timezone: did you mean timeZone?"
+        );
+    }
+
+    #[test]
+    fn unknown_key_lists_known_keys() {
+        let mut body = valid_body();
+        body["colour"] = json!("red");
+        let error = read_error(body);
+        assert_eq!(error.field, "colour");
+        assert!(
+            error
+                .message
+                .starts_with("unknown field colour: expected one of name, "),
+            "{}",
+            error.message
+        );
+        assert!(
+            !error.message.contains("createdAt"),
+            "read-only keys are not suggested: {}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn unknown_nested_keys_name_path() {
+        let cases = [
+            (
+                "/triggerConfig",
+                "Url",
+                "triggerConfig.Url",
+                "did you mean triggerConfig.url?",
+            ),
+            (
+                "/retryStrategy",
+                "retries",
+                "retryStrategy.retries",
+                "expected one of attempts",
+            ),
+            (
+                "/retention",
+                "maxcount",
+                "retention.maxcount",
+                "did you mean retention.maxCount?",
+            ),
+        ];
+        for (pointer, key, field, hint) in cases {
+            let mut body = valid_body();
+            body["retention"] = json!({"maxCount": 5});
+            body.pointer_mut(pointer).unwrap()[key] = json!(1);
+            let error = read_error(body);
+            assert_eq!(error.field, field);
+            assert!(error.message.contains(hint), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn read_only_keys_are_ignored() {
+        let mut body = valid_body();
+        for key in keys::READ_ONLY_JOB_KEYS {
+            body[*key] = json!("echoed");
+        }
+        let input = JobInput::from_json(&body).unwrap();
+        assert_eq!(input.name.as_deref(), Some("nightly report"));
+    }
+
+    #[test]
+    fn empty_time_zone_is_rejected() {
+        let error = create_error(with(valid_body(), "/timeZone", json!("")));
+        assert_eq!(error.field, "timeZone");
+        assert_eq!(error.value, "");
+        assert!(
+            error
+                .message
+                .starts_with("invalid timeZone \"\": expected an IANA name"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn blank_time_zone_is_rejected_on_update() {
+        let (current, _) = JobInput::from_json(&valid_body())
+            .unwrap()
+            .into_new_spec()
+            .unwrap();
+        let patch = JobInput::from_json(&json!({"timeZone": "  "})).unwrap();
+        let error = patch.into_updated_spec(&current).unwrap_err();
+        assert_eq!(error.field, "timeZone");
+    }
+
+    #[test]
+    fn control_characters_in_name_are_rejected() {
+        for name in ["\u{1b}[2Jhacked", "two\nlines", "tab\there"] {
+            let error = create_error(with(valid_body(), "/name", json!(name)));
+            assert_eq!(error.field, "name", "{name:?}");
+            assert!(
+                error.message.contains("control characters"),
+                "{}",
+                error.message
+            );
+            assert!(
+                !error.message.chars().any(char::is_control),
+                "the message must escape the value: {:?}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_in_tags_are_rejected() {
+        let error = create_error(with(valid_body(), "/tags", json!(["ok", "bad\u{1b}"])));
+        assert_eq!(error.field, "tags");
+        assert_eq!(error.value, "bad\u{1b}");
+        assert!(
+            error.message.contains("control characters"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn description_allows_newline_and_tab_only() {
+        let body = with(valid_body(), "/description", json!("line 1\n\tline 2"));
+        let (spec, _) = JobInput::from_json(&body).unwrap().into_new_spec().unwrap();
+        assert_eq!(spec.description, "line 1\n\tline 2");
+
+        let error = create_error(with(valid_body(), "/description", json!("a\u{1b}b")));
+        assert_eq!(error.field, "description");
+        assert!(error.message.contains("U+001B"), "{}", error.message);
+    }
+
+    #[test]
+    fn long_schedule_is_rejected() {
+        // Spaces between fields count, but surrounding ones are trimmed.
+        let schedule = format!("0{}0 * * *", " ".repeat(MAX_SCHEDULE_CHARS));
+        let error = create_error(with(valid_body(), "/schedule", json!(schedule)));
+        assert_eq!(error.field, "schedule");
+        assert_eq!(
+            error.message,
+            format!(
+                "invalid schedule of {} characters: at most 1024 characters are allowed",
+                MAX_SCHEDULE_CHARS + 8
+            )
+        );
+    }
+
+    #[test]
+    fn schedule_at_limit_is_accepted() {
+        let schedule = format!("0{}0 * * *", " ".repeat(MAX_SCHEDULE_CHARS - 8));
+        let body = with(valid_body(), "/schedule", json!(schedule));
+        assert!(JobInput::from_json(&body).unwrap().into_new_spec().is_ok());
+    }
+
+    #[test]
+    fn unsupported_trigger_type_names_rest_only() {
+        let error = create_error(with(valid_body(), "/triggerType", json!("SOAP")));
+        assert_eq!(
+            error.message,
+            "invalid triggerType SOAP: expected REST (Kafka triggers are not supported yet)"
+        );
+    }
+
+    #[test]
+    fn empty_tag_is_quoted_in_message() {
+        let error = create_error(with(valid_body(), "/tags", json!([""])));
+        assert_eq!(error.field, "tags");
+        assert!(
+            error.message.starts_with("invalid tags \"\": "),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn unclear_values_are_quoted() {
+        let cases = [
+            ("", "invalid f \"\": x"),
+            (" padded", "invalid f \" padded\": x"),
+            ("esc\u{1b}", "invalid f \"esc\\u{1b}\": x"),
+            ("plain", "invalid f plain: x"),
+            ("a b", "invalid f a b: x"),
+        ];
+        for (value, message) in cases {
+            assert_eq!(ValidationError::new("f", value, "x").message, message);
+        }
     }
 }

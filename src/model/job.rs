@@ -327,6 +327,10 @@ pub struct Job {
     pub updated_at: Timestamp,
     /// Instants skipped or run late.
     pub stats: JobStats,
+    /// Log index of the entry that last created, updated, paused or resumed the job. Schedule
+    /// intents carry the revision they were computed from, so one computed before a change is
+    /// rejected after it.
+    pub revision: u64,
 }
 
 #[cfg(test)]

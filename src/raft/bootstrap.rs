@@ -7,12 +7,14 @@ use std::time::Duration;
 use openraft::error::{InitializeError, RaftError};
 use tokio::net::TcpStream;
 
+use super::PeerDial;
 use crate::raft_types::{NodeId, NodeInfo, Raft};
 
 /// Pause between reachability checks of the other members.
 const PROBE_INTERVAL: Duration = Duration::from_millis(300);
 
-/// Initializes the cluster with `members` once every member's peer port accepts connections.
+/// Initializes the cluster with `members` once every member's peer port accepts connections,
+/// dialed through `peer_dial` where it has an address.
 ///
 /// Does nothing on a node that is already initialized (restarted with its data directory).
 /// Every node may call this at the same time: openraft accepts the same initial membership
@@ -21,6 +23,7 @@ pub async fn bootstrap_when_reachable(
     raft: Raft,
     node_id: NodeId,
     members: BTreeMap<NodeId, NodeInfo>,
+    peer_dial: PeerDial,
 ) {
     loop {
         match raft.is_initialized().await {
@@ -31,7 +34,7 @@ pub async fn bootstrap_when_reachable(
                 return;
             }
         }
-        if all_reachable(node_id, &members).await {
+        if all_reachable(node_id, &members, &peer_dial).await {
             initialize(&raft, members).await;
             return;
         }
@@ -39,14 +42,19 @@ pub async fn bootstrap_when_reachable(
     }
 }
 
-async fn all_reachable(node_id: NodeId, members: &BTreeMap<NodeId, NodeInfo>) -> bool {
+async fn all_reachable(
+    node_id: NodeId,
+    members: &BTreeMap<NodeId, NodeInfo>,
+    peer_dial: &PeerDial,
+) -> bool {
     for (id, node) in members {
         if *id == node_id {
             continue;
         }
-        let probe = TcpStream::connect(&node.peer_addr);
+        let address = peer_dial.address(*id, &node.peer_addr);
+        let probe = TcpStream::connect(address);
         if !matches!(tokio::time::timeout(PROBE_INTERVAL, probe).await, Ok(Ok(_))) {
-            tracing::debug!(member.id = id, member.peer_addr = %node.peer_addr, "member not reachable yet");
+            tracing::debug!(member.id = id, member.address = %address, "member not reachable yet");
             return false;
         }
     }

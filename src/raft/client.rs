@@ -13,8 +13,8 @@ use tonic::transport::Channel;
 use super::codec;
 use super::pb::raft_peer_client::RaftPeerClient;
 use super::pb::{Payload, ReadIndexRequest};
-use super::peer_channel;
 use super::server::ForwardError;
+use super::{PeerDial, peer_channel};
 use crate::model::{Command, Response};
 use crate::raft_types::{NodeId, NodeInfo, Raft};
 
@@ -30,6 +30,10 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// A leader that has not heard from a quorum for this long rejects writes at once.
     pub quorum_ack_timeout: Duration,
+    /// Time a node that knows no leader waits for an election before it fails the call.
+    pub leader_wait: Duration,
+    /// Addresses that replace the membership's `peer_addr` when forwarding to the leader.
+    pub peer_dial: PeerDial,
 }
 
 /// Why a cluster call failed. All but `Fatal` are worth retrying later.
@@ -154,6 +158,9 @@ impl ClusterClient {
 
     async fn wait_for_leader(&self, deadline: Instant) -> Result<NodeId, ClusterError> {
         let started = Instant::now();
+        // An election takes about one election timeout, so waiting longer than that for a
+        // leader only delays the answer when there is no quorum.
+        let deadline = deadline.min(started + self.settings.leader_wait);
         let mut metrics = self.raft.metrics();
         loop {
             if let Some(leader) = metrics.borrow_and_update().current_leader {
@@ -302,7 +309,12 @@ impl ClusterClient {
 
     /// Returns a cached client for `leader`, or None when its address is unknown or invalid.
     fn peer_client(&self, leader: NodeId) -> Option<RaftPeerClient<Channel>> {
-        let address = member_address(&self.raft.metrics().borrow(), leader)?.peer_addr;
+        let member_addr = member_address(&self.raft.metrics().borrow(), leader)?.peer_addr;
+        let address = self
+            .settings
+            .peer_dial
+            .address(leader, &member_addr)
+            .to_string();
         let mut peers = self
             .peers
             .lock()

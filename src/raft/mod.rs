@@ -12,9 +12,12 @@ pub mod pb {
     tonic::include_proto!("raftcron.peer.v1");
 }
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
+
+use crate::raft_types::NodeId;
 
 pub use bootstrap::bootstrap_when_reachable;
 pub use client::{
@@ -25,6 +28,18 @@ pub use server::{ForwardError, PeerService};
 
 /// Largest peer message, in bytes: log batches and snapshot chunks stay well below it.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Addresses this node dials to reach some peers (the `peer_dial` setting), by node id. Peers
+/// without an entry are dialed at the `peer_addr` of the membership.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerDial(pub BTreeMap<NodeId, String>);
+
+impl PeerDial {
+    /// Returns the address to dial for peer `id`, whose membership address is `peer_addr`.
+    pub fn address<'a>(&'a self, id: NodeId, peer_addr: &'a str) -> &'a str {
+        self.0.get(&id).map_or(peer_addr, String::as_str)
+    }
+}
 
 /// Builds a lazily connected channel to a peer's `host:port`.
 pub(crate) fn peer_channel(

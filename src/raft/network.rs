@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use super::codec;
 use super::pb::Payload;
 use super::pb::raft_peer_client::RaftPeerClient;
-use super::peer_channel;
+use super::{PeerDial, peer_channel};
 use crate::raft_types::{NodeId, NodeInfo, TypeConfig};
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -28,13 +28,16 @@ type RpcResult<T, E = openraft::error::Infallible> =
 pub struct PeerNetworkFactory {
     /// Time allowed to open a TCP connection to a peer.
     pub connect_timeout: Duration,
+    /// Addresses that replace the membership's `peer_addr` when dialing.
+    pub peer_dial: PeerDial,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerConnection {
-        let client = peer_channel(&node.peer_addr, self.connect_timeout)
+        let address = self.peer_dial.address(target, &node.peer_addr);
+        let client = peer_channel(address, self.connect_timeout)
             .map(super::peer_client)
             .map_err(|error| error.to_string());
         PeerConnection { target, client }

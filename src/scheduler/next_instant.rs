@@ -35,6 +35,7 @@ mod tests {
             timeout_ms: 1000,
         };
         Job {
+            revision: 0,
             stats: crate::model::JobStats::default(),
             id: "job-1".to_string(),
             spec: JobSpec {

@@ -206,8 +206,22 @@ pub(crate) fn apply_command(
         Command::RecordFires { intents } => fires::record_fires(&mut state, log_id, intents)?,
         Command::RecordOutcomes { outcomes } => outcomes::record_outcomes(&mut state, outcomes)?,
     };
+    let response = stamp_revision(&mut state, log_id, response);
     retention::prune_due_histories(&mut state)?;
     Ok((response, state.changes))
+}
+
+/// Sets the revision of a job that a client command created or changed: only those commands
+/// answer with `Response::Job`.
+fn stamp_revision(state: &mut Pending, log_id: &LogId, response: Response) -> Response {
+    match response {
+        Response::Job(mut job) => {
+            job.revision = log_id.index;
+            state.put_job((*job).clone());
+            Response::Job(job)
+        }
+        other => other,
+    }
 }
 
 /// The stored state with the changes made so far by the command being applied.

@@ -14,6 +14,8 @@ use crate::model::{
 
 #[path = "apply_policy_tests.rs"]
 mod policies;
+#[path = "apply_revision_tests.rs"]
+mod revisions;
 
 /// A state machine that applies each command as the next log entry of term 3.
 struct Harness {
@@ -97,6 +99,7 @@ impl Harness {
 
 fn schedule_fire(job_id: &str, scheduled_ms: i64, next_ms: Option<i64>) -> FireIntent {
     FireIntent {
+        job_revision: None,
         caught_up: false,
         force: false,
         job_id: job_id.to_string(),
@@ -197,8 +200,12 @@ async fn failed_execution(harness: &mut Harness) -> Execution {
 async fn create_job_stores_job() {
     let mut harness = Harness::new();
     let created = harness.create(job("job-1")).await;
-    assert_eq!(created, job("job-1"));
-    assert_eq!(harness.job("job-1"), job("job-1"));
+    let expected = Job {
+        revision: harness.last_index,
+        ..job("job-1")
+    };
+    assert_eq!(created, expected);
+    assert_eq!(harness.job("job-1"), expected);
 }
 
 #[tokio::test]
@@ -434,7 +441,7 @@ async fn schedule_fire_of_paused_job_is_skipped() {
     let mut harness = Harness::new();
     let mut paused = job("job-1");
     paused.status = JobStatus::Paused;
-    harness.create(paused.clone()).await;
+    let paused = harness.create(paused.clone()).await;
 
     let decision = harness
         .fire(schedule_fire("job-1", 10_000, Some(20_000)))
@@ -450,7 +457,7 @@ async fn manual_fire_of_paused_job_is_accepted() {
     let mut harness = Harness::new();
     let mut paused = job("job-1");
     paused.status = JobStatus::Paused;
-    harness.create(paused.clone()).await;
+    let paused = harness.create(paused.clone()).await;
 
     let execution = harness.accepted(manual_fire("job-1", 10_000)).await;
 
@@ -632,8 +639,7 @@ async fn retry_fire_of_failed_execution_is_accepted() {
     assert_eq!(execution.cause, Cause::Retry);
     assert_eq!(execution.retry_of, Some(failed.id.clone()));
     assert_eq!(execution.status, ExecutionStatus::Running);
-    let id = Execution::derive_id("job-1", Timestamp(30_000), Cause::Retry);
-    assert_eq!(execution.id, id);
+    assert_eq!(execution.id, Execution::derive_retry_id(&failed.id));
     assert_eq!(
         harness.job("job-1").last_execution_time,
         Some(Timestamp(10_000))
@@ -1013,7 +1019,10 @@ async fn events_follow_applied_changes() {
         created,
         StateEvent::JobChanged {
             job_id: "job-1".to_string(),
-            job: Some(Box::new(job("job-1"))),
+            job: Some(Box::new(Job {
+                revision: 1,
+                ..job("job-1")
+            })),
         }
     );
     let advanced = events.try_recv().unwrap();

@@ -13,7 +13,11 @@ use serde::de::DeserializeOwned;
 use super::error::StoreError;
 
 /// Format version written in front of every value.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+///
+/// Version 2 added the job policies, counters and revision. Version 1 was written only by
+/// development builds before any release, so it has no decoder: such a data directory is
+/// rejected with `UnsupportedFormatVersion` and must be removed.
+pub(crate) const FORMAT_VERSION: u8 = 2;
 
 /// Encodes `value` inside an envelope. `kind` names the value in errors.
 pub(crate) fn encode<T: Serialize>(value: &T, kind: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -102,6 +106,7 @@ mod tests {
             payload: EntryPayload::Membership(membership()),
         };
         let fire = Intent::Fire(FireIntent {
+            job_revision: None,
             caught_up: false,
             force: false,
             job_id: "job-1".to_string(),
@@ -141,13 +146,13 @@ mod tests {
     #[test]
     fn unknown_version_is_an_error() {
         let mut bytes = encode(&42u64, "number").unwrap();
-        bytes[0] = 2;
+        bytes[0] = 9;
         let error = decode::<u64>(&bytes, "number").unwrap_err();
         assert!(matches!(
             error,
             StoreError::UnsupportedFormatVersion {
-                found: 2,
-                supported: 1,
+                found: 9,
+                supported: FORMAT_VERSION,
                 ..
             }
         ));

@@ -33,6 +33,7 @@ fn create(job: Job) -> Command {
 
 fn fire_at(job_id: &str, scheduled_ms: i64, cause: Cause) -> Intent {
     Intent::Fire(FireIntent {
+        job_revision: None,
         caught_up: false,
         force: false,
         job_id: job_id.to_string(),

@@ -52,6 +52,7 @@ fn membership_entry(index: u64) -> Entry {
 
 fn fire_entry(index: u64, job_id: &str, scheduled_ms: i64) -> Entry {
     let intent = Intent::Fire(FireIntent {
+        job_revision: None,
         caught_up: false,
         force: false,
         job_id: job_id.to_string(),

@@ -84,6 +84,7 @@ pub(crate) fn spec(schedule: &str) -> JobSpec {
 
 pub(crate) fn job(id: &str) -> Job {
     Job {
+        revision: 0,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: spec("0 0 * * *"),

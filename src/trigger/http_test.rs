@@ -104,6 +104,7 @@ fn job(url: &str, timeout_ms: u64) -> Job {
         timeout_ms,
     };
     Job {
+        revision: 0,
         stats: crate::model::JobStats::default(),
         id: "job-1".to_string(),
         spec: JobSpec {

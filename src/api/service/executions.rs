@@ -101,6 +101,7 @@ impl ApiService {
     fn request_intent(&self, job_id: &str, cause: Cause, retry_of: Option<String>) -> FireIntent {
         let now = self.now();
         FireIntent {
+            job_revision: None,
             job_id: job_id.to_string(),
             scheduled_time: now,
             cause,
@@ -161,6 +162,11 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
                  anyway)"
             ),
             value: execution_id,
+        },
+        SkipReason::StaleIntent(job_id) => ApiError::FailedPrecondition {
+            field: job_field.to_string(),
+            message: format!("job {job_id:?} changed while the run was requested; try again"),
+            value: job_id,
         },
         SkipReason::Missed(job_id) => ApiError::Internal(format!(
             "a client run of job {job_id:?} was recorded as a missed instant"

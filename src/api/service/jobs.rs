@@ -21,6 +21,7 @@ impl ApiService {
             JobStatus::Paused | JobStatus::Disabled => None,
         };
         let job = Job {
+            revision: 0,
             id: Uuid::new_v4().to_string(),
             spec,
             status,

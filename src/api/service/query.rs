@@ -1,6 +1,6 @@
 //! Query inputs of list and preview calls, their validation, and the calls into `schedule`.
 
-use chrono::DateTime;
+use chrono::{DateTime, Datelike};
 
 use crate::model::{ExecutionStatus, JobSpec, JobStatus, Timestamp, ValidationError};
 use crate::schedule::{self, Schedule};
@@ -17,6 +17,8 @@ pub const MAX_PAGE_LIMIT: u32 = 500;
 pub const DEFAULT_PREVIEW_COUNT: u32 = 5;
 /// Largest accepted preview count.
 pub const MAX_PREVIEW_COUNT: u32 = 100;
+/// Last year a preview returns, because RFC 3339 writes four-digit years only.
+const MAX_PREVIEW_YEAR: i32 = 9999;
 
 /// Paging and filters of a job list, as sent; numbers are checked by the service.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,7 +63,8 @@ pub struct PreviewQuery {
 pub struct Preview {
     pub schedule: String,
     pub time_zone: String,
-    /// In order; fewer than requested when the schedule has no more instants.
+    /// In order; fewer than requested when the schedule has no more instants up to the end
+    /// of year 9999.
     pub times: Vec<Timestamp>,
 }
 
@@ -173,5 +176,8 @@ fn preview_times(
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let times = schedule::preview(expression, time_zone, from.to_datetime(), count)
         .map_err(|error| schedule_error(error, expression, time_zone))?;
-    Ok(times.into_iter().map(Timestamp::from_datetime).collect())
+    let writable = times
+        .into_iter()
+        .take_while(|at| at.year() <= MAX_PREVIEW_YEAR);
+    Ok(writable.map(Timestamp::from_datetime).collect())
 }

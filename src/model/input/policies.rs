@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::keys::{RETENTION_KEYS, reject_unknown_keys};
 use super::{ValidationError, integer_field, object_field, positive_millis, string_field};
 use crate::model::{ConcurrencyPolicy, JobPolicies, MisfirePolicy, Retention};
 
@@ -89,6 +90,7 @@ fn retention_from_json(value: Option<&Value>) -> Result<Option<RetentionInput>, 
     let Some(object) = object_field(value, "retention")? else {
         return Ok(None);
     };
+    reject_unknown_keys(object, "retention", RETENTION_KEYS, &[])?;
     Ok(Some(RetentionInput {
         max_count: integer_field(object, "maxCount", "retention.maxCount")?,
         max_age_ms: integer_field(object, "maxAge", "retention.maxAge")?,

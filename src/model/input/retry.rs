@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::keys::{RETRY_KEYS, reject_unknown_keys};
 use super::{
     MAX_ATTEMPTS, MAX_INTERVAL_MS, ValidationError, integer_field, object_field, positive_millis,
     string_field,
@@ -31,6 +32,7 @@ pub(super) fn retry_from_json(
     let Some(object) = object_field(value, "retryStrategy")? else {
         return Ok(None);
     };
+    reject_unknown_keys(object, "retryStrategy", RETRY_KEYS, &[])?;
     Ok(Some(RetryInput {
         attempts: integer_field(object, "attempts", "retryStrategy.attempts")?,
         backoff: string_field(object, "backoff", "retryStrategy.backoff")?,

@@ -39,6 +39,7 @@ pub(super) fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
         timeout_ms: 1000,
     };
     Job {
+        revision: 0,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {
@@ -122,6 +123,7 @@ pub(super) fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) ->
         decided_at: Timestamp(decided_at),
         next_execution_time: next.map(Timestamp),
         retry_of: None,
+        job_revision: Some(0),
     })
 }
 
@@ -338,15 +340,25 @@ fn in_doubt_retry_dispatched_when_started() {
 }
 
 #[test]
-fn current_term_attempt_dispatched_on_gain() {
+fn current_term_attempt_in_doubt_on_gain() {
     let mut core = core();
     let job = fired(&job("a", 1000, 0), 1000);
-    // A manual run committed in this term before the scheduler loaded the state.
-    let manual = execution("a", 1200, 1, 2);
+    // A run of this term that a previous process or leader loop of this node may have sent.
+    let running = execution("a", 1200, 1, 2);
 
-    let commands = core.handle(gained(2, 1500, vec![job.clone()], vec![manual.clone()]));
+    let commands = core.handle(gained(2, 1500, vec![job.clone()], vec![running.clone()]));
 
-    assert_eq!(commands, vec![dispatch(&manual, &job), arm(2000)]);
+    let expected = vec![
+        Command::Propose(vec![in_doubt_retry(&running, 2, 1500)]),
+        arm(2000),
+    ];
+    assert_eq!(commands, expected);
+    let repeated = core.handle(Event::ExecutionChanged(running));
+    assert_eq!(
+        repeated,
+        vec![],
+        "the loaded attempt is not dispatched again"
+    );
 }
 
 #[test]

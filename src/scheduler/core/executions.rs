@@ -36,22 +36,27 @@ impl SchedulerCore {
         now: Timestamp,
         output: &mut Output,
     ) {
-        let term = self.term.unwrap_or_default();
+        let attempt = (execution.id.clone(), execution.attempt_count);
         match execution.status {
-            ExecutionStatus::Running if execution.attempt_term < term => {
-                // The earlier leader may or may not have sent this attempt, and its outcome is
-                // lost: send another attempt under the same execution id.
+            ExecutionStatus::Running if self.dispatched.contains(&attempt) => {
+                // A rebuild of this core's own view: the attempt is in flight here.
+                self.remember(execution, false);
+            }
+            ExecutionStatus::Running => {
+                // No request of this core carries the attempt. An earlier leader, or this node
+                // before a restart or a leader-loop restart in the same term, may or may not
+                // have sent it, and its outcome is lost: send another attempt under the same
+                // execution id.
                 warn!(
                     execution.id = %execution.id,
                     job.id = %execution.job_id,
                     attempt = execution.attempt_count,
                     attempt_term = execution.attempt_term,
-                    "attempt of an earlier term in doubt; retrying"
+                    "attempt in doubt; retrying"
                 );
                 output.intents.push(retry_intent(&execution, now, true));
                 self.remember(execution, true);
             }
-            ExecutionStatus::Running => self.dispatch_once(execution, output),
             ExecutionStatus::Retrying => self.arm_retry(execution),
             ExecutionStatus::Completed | ExecutionStatus::Failed => {}
         }
@@ -74,6 +79,8 @@ impl SchedulerCore {
             ExecutionStatus::Running => {
                 // The state loaded at leadership gain contains every attempt of earlier terms,
                 // so this event predates the load, which already handled the attempt.
+                // Attempts of this term that the load saw are handled there too: the
+                // repeated state is ignored above.
                 debug!(
                     execution.id = %execution.id,
                     attempt_term = execution.attempt_term,

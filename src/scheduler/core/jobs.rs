@@ -151,6 +151,7 @@ fn skip_intent(job: &Job, skip: &PlannedSkip, plan: &FirePlan) -> Intent {
         instants: u32::try_from(skip.instants).unwrap_or(u32::MAX),
         latest: skip.latest,
         next_execution_time: next_run.or(plan.next),
+        job_revision: job.revision,
     })
 }
 
@@ -169,5 +170,6 @@ fn schedule_fire(
         retry_of: None,
         caught_up: fire.caught_up,
         force: false,
+        job_revision: Some(job.revision),
     })
 }

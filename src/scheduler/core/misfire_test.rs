@@ -33,6 +33,7 @@ fn late(at: i64, next: i64, decided_at: i64) -> Intent {
         decided_at: Timestamp(decided_at),
         next_execution_time: Some(Timestamp(next)),
         retry_of: None,
+        job_revision: Some(0),
     })
 }
 
@@ -42,6 +43,7 @@ fn skip(instants: u32, latest: i64, next: i64) -> Intent {
         instants,
         latest: Timestamp(latest),
         next_execution_time: Some(Timestamp(next)),
+        job_revision: 0,
     })
 }
 

@@ -14,6 +14,7 @@ use super::consensus::{Consensus, ConsensusError, Metrics, leader_term};
 use super::dispatch::{Attempt, AttemptEnd, send_attempt};
 use super::fence::{Fence, FenceError};
 use super::in_flight::InFlight;
+use super::planted_bug;
 use super::{SchedulerError, Shared};
 use crate::model::{
     Execution, ExecutionId, FireDecision, Intent, Job, Outcome, OutcomeResult, Response, Timestamp,
@@ -37,6 +38,8 @@ pub(super) struct LeaderLoop<C> {
     outcomes: Vec<Outcome>,
     /// When the pending outcomes are proposed.
     flush_at: Option<tokio::time::Instant>,
+    /// Executions sent before their intent committed (planted bug only).
+    sent_before_commit: HashSet<ExecutionId>,
 }
 
 impl<C: Consensus> LeaderLoop<C> {
@@ -57,6 +60,7 @@ impl<C: Consensus> LeaderLoop<C> {
             in_flight: InFlight::new(),
             outcomes: Vec::new(),
             flush_at: None,
+            sent_before_commit: HashSet::new(),
         }
     }
 
@@ -134,7 +138,9 @@ impl<C: Consensus> LeaderLoop<C> {
             jobs,
             open_executions,
         };
-        self.feed(gained).await
+        self.feed(gained).await?;
+        self.shared.loaded_term.send_replace(Some(self.term));
+        Ok(())
     }
 
     async fn on_state_event(
@@ -183,7 +189,13 @@ impl<C: Consensus> LeaderLoop<C> {
         while let Some(command) = commands.pop_front() {
             match command {
                 Command::Propose(intents) => commands.extend(self.propose_fires(intents).await?),
-                Command::Dispatch { execution, job } => self.dispatch(execution, job),
+                Command::Dispatch { execution, job } => {
+                    let sent_already = execution.attempt_count == 1
+                        && self.sent_before_commit.remove(&execution.id);
+                    if !sent_already {
+                        self.dispatch(execution, job);
+                    }
+                }
                 Command::Abort { execution_id } => self.abort(&execution_id),
                 Command::ArmTimer(at) => self.deadline = at,
             }
@@ -197,6 +209,9 @@ impl<C: Consensus> LeaderLoop<C> {
         &mut self,
         intents: Vec<Intent>,
     ) -> Result<Vec<Command>, SchedulerError> {
+        if planted_bug::dispatch_before_commit() {
+            self.dispatch_before_commit(&intents)?;
+        }
         let command = crate::model::Command::RecordFires {
             intents: intents.clone(),
         };
@@ -240,6 +255,22 @@ impl<C: Consensus> LeaderLoop<C> {
             attempt,
         );
         self.in_flight.spawn(execution_id, task);
+    }
+
+    /// Sends the schedule fires of `intents` before they are proposed (the planted bug), with
+    /// the next log index as a guessed fencing token.
+    fn dispatch_before_commit(&mut self, intents: &[Intent]) -> Result<(), SchedulerError> {
+        let next_index = self.metrics.borrow().last_log_index.unwrap_or(0) + 1;
+        for intent in intents {
+            let Intent::Fire(fire) = intent else { continue };
+            let Some(job) = self.shared.state.get_job(&fire.job_id)? else {
+                continue;
+            };
+            let execution = planted_bug::uncommitted_execution(fire, self.term, next_index);
+            self.sent_before_commit.insert(execution.id.clone());
+            self.dispatch(execution, job);
+        }
+        Ok(())
     }
 
     /// Aborts the request of an execution that became final while it was in flight.

@@ -23,6 +23,7 @@ mod dispatch;
 mod fence;
 mod in_flight;
 mod leader;
+mod planted_bug;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use tracing::{Instrument, info, info_span, warn};
 pub use self::clock::{Clock, SystemClock};
 pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
 pub use self::fence::FenceError;
+pub use self::planted_bug::{DISPATCH_BEFORE_COMMIT, ENV_VAR as PLANTED_BUG_ENV_VAR};
 
 use self::leader::LeaderLoop;
 use crate::raft_types::NodeId;
@@ -110,6 +112,8 @@ struct Shared<C> {
     clock: Arc<dyn Clock>,
     schedule: Arc<dyn NextInstant>,
     config: SchedulerConfig,
+    /// The term whose state the current leader loop has loaded, `None` while not leading.
+    loaded_term: watch::Sender<Option<u64>>,
 }
 
 /// A scheduler runtime, ready to be started with [`SchedulerRuntime::start`].
@@ -136,6 +140,7 @@ impl<C: Consensus> SchedulerRuntime<C> {
             clock,
             schedule: Arc::new(crate::scheduler::next_instant),
             config,
+            loaded_term: watch::Sender::new(None),
         };
         SchedulerRuntime { shared }
     }
@@ -161,10 +166,17 @@ impl<C: Consensus> SchedulerRuntime<C> {
     /// Starts the supervisor task on the current tokio runtime.
     pub fn start(self) -> SchedulerHandle {
         let (stop, stopped) = watch::channel(());
+        // Reads RAFTCRON_PLANTED_BUG once, at start, and logs it when set.
+        planted_bug::dispatch_before_commit();
         let node_id = self.shared.node_id;
         let span = info_span!("scheduler", node.id = node_id);
+        let loaded_term = self.shared.loaded_term.subscribe();
         let task = tokio::spawn(supervise(Arc::new(self.shared), stopped).instrument(span));
-        SchedulerHandle { stop, task }
+        SchedulerHandle {
+            stop,
+            task,
+            loaded_term,
+        }
     }
 }
 
@@ -172,9 +184,16 @@ impl<C: Consensus> SchedulerRuntime<C> {
 pub struct SchedulerHandle {
     stop: watch::Sender<()>,
     task: JoinHandle<()>,
+    loaded_term: watch::Receiver<Option<u64>>,
 }
 
 impl SchedulerHandle {
+    /// Watches the term whose state the leader loop has loaded: from then on, every attempt
+    /// committed in that term is dispatched by this node. `None` while the node does not lead.
+    pub fn loaded_term(&self) -> watch::Receiver<Option<u64>> {
+        self.loaded_term.clone()
+    }
+
     /// Stops the runtime and waits for it: the leader loop is dropped, attempts in flight are
     /// aborted and their outcomes are not recorded.
     pub async fn shutdown(self) {
@@ -222,6 +241,7 @@ async fn lead_term<C: Consensus>(
         _ = stopped.changed() => return false,
     };
     info!(raft.term = term, "scheduling stopped for the term");
+    shared.loaded_term.send_replace(None);
 
     let Some(Err(error)) = result else {
         return true;

@@ -250,6 +250,22 @@ impl Cluster {
         }
     }
 
+    /// Makes this node leader of `term` and waits until its leader loop has loaded the state,
+    /// so a run committed afterwards is dispatched as new rather than left in doubt.
+    async fn lead(&self, term: u64) {
+        self.raft.set_leader(term, NODE);
+        let mut loaded = self
+            .runtime
+            .as_ref()
+            .expect("runtime running")
+            .loaded_term();
+        let wait = loaded.wait_for(|loaded| *loaded == Some(term));
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("leader loop loaded within 10 s")
+            .expect("runtime running");
+    }
+
     async fn create(&self, job: Job) {
         let (response, _) = self.raft.apply(1, Command::CreateJob { job }).await;
         assert!(
@@ -326,6 +342,7 @@ fn job_with_timeout(
         interval_ms: 100,
     };
     Job {
+        revision: 0,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {
@@ -361,6 +378,7 @@ async fn start_manual_run(cluster: &Cluster, job_id: &str) -> Execution {
 
 fn manual_fire(job_id: &str, at: Timestamp) -> Command {
     let fire = FireIntent {
+        job_revision: None,
         caught_up: false,
         force: false,
         job_id: job_id.to_string(),
@@ -594,7 +612,7 @@ async fn cut_off_leader_sends_nothing() {
     cluster
         .create(job("a", &receiver.url("/ok"), 60_000, now(), 1))
         .await;
-    cluster.raft.set_leader(1, NODE);
+    cluster.lead(1).await;
     start_manual_run(&cluster, "a").await;
     wait_for("a first request", || receiver.received().len() == 1).await;
 
@@ -609,7 +627,8 @@ async fn cut_off_leader_sends_nothing() {
     let stored = cluster.execution("a", &unsent.id);
     assert_eq!(stored.status, ExecutionStatus::Running);
 
-    // Once a quorum confirms again, a new loop of the same term sends the attempt.
+    // Once a quorum confirms again, a new loop of the same term sends the attempt. The new loop
+    // cannot know that the old one never sent it, so it counts it as in doubt: attempt 2.
     cluster.raft.set_cut_off(false);
     let completed = || cluster.execution("a", &unsent.id).status == ExecutionStatus::Completed;
     wait_for("the held attempt to complete", completed).await;
@@ -618,7 +637,7 @@ async fn cut_off_leader_sends_nothing() {
     let received = receiver.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[1].header("idempotency-key"), unsent.id);
-    assert_eq!(received[1].header("x-raftcron-attempt"), "1");
+    assert_eq!(received[1].header("x-raftcron-attempt"), "2");
     assert_eq!(received[1].header("x-raftcron-node-id"), NODE.to_string());
 }
 
@@ -628,7 +647,7 @@ async fn ended_execution_request_aborted() {
     let cluster = Cluster::start();
     let hanging = job_with_timeout("a", &receiver.url("/hang"), 60_000, now(), 1, 30_000);
     cluster.create(hanging).await;
-    cluster.raft.set_leader(1, NODE);
+    cluster.lead(1).await;
     let running = start_manual_run(&cluster, "a").await;
     wait_for("the request", || receiver.received().len() == 1).await;
 
@@ -662,7 +681,7 @@ async fn manual_and_retried_attempts_time_out() {
     let cluster = Cluster::start();
     let hanging = job_with_timeout("a", &receiver.url("/hang"), 60_000, now(), 2, 300);
     cluster.create(hanging).await;
-    cluster.raft.set_leader(1, NODE);
+    cluster.lead(1).await;
 
     let manual = start_manual_run(&cluster, "a").await;
     let failed = || cluster.execution("a", &manual.id).status == ExecutionStatus::Failed;

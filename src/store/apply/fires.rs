@@ -29,14 +29,17 @@ fn record_skip(state: &mut Pending, skip: &SkipIntent) -> Result<FireDecision, S
     let Some(mut job) = state.job(&skip.job_id)? else {
         return Ok(skipped(SkipReason::JobNotFound(skip.job_id.clone())));
     };
-    job.stats.skipped_instants += u64::from(skip.instants);
-    if job
+    // A skip computed before a pause or an update, or one applied twice after a re-proposal,
+    // changes nothing: the instants it counts are gone or counted already.
+    let counted = job
         .last_execution_time
-        .is_none_or(|last| skip.latest >= last)
-    {
-        job.last_execution_time = Some(skip.latest);
-        job.next_execution_time = skip.next_execution_time;
+        .is_some_and(|last| skip.latest <= last);
+    if skip.job_revision != job.revision || job.status != JobStatus::Active || counted {
+        return Ok(skipped(SkipReason::StaleIntent(skip.job_id.clone())));
     }
+    job.stats.skipped_instants += u64::from(skip.instants);
+    job.last_execution_time = Some(skip.latest);
+    job.next_execution_time = skip.next_execution_time;
     state.put_job(job);
     Ok(skipped(SkipReason::Missed(skip.job_id.clone())))
 }
@@ -56,8 +59,17 @@ fn decide_fire(
     if fire.cause == Cause::Schedule && job.status != JobStatus::Active {
         return Ok(skipped(SkipReason::JobNotActive(fire.job_id.clone())));
     }
+    if fire
+        .job_revision
+        .is_some_and(|revision| revision != job.revision)
+    {
+        return Ok(skipped(SkipReason::StaleIntent(fire.job_id.clone())));
+    }
 
-    let id = Execution::derive_id(&fire.job_id, fire.scheduled_time, fire.cause);
+    let id = match (&fire.cause, &fire.retry_of) {
+        (Cause::Retry, Some(retry_of)) => Execution::derive_retry_id(retry_of),
+        _ => Execution::derive_id(&fire.job_id, fire.scheduled_time, fire.cause),
+    };
     if state.execution(&id)?.is_some() {
         return Ok(FireDecision::Duplicate(id));
     }

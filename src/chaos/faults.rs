@@ -1,0 +1,348 @@
+//! The seeded fault schedule and its injection.
+//!
+//! [`FaultPlan`] draws every fault from a `StdRng` seeded with the run's seed: its kind, how
+//! long it holds, the pause before it and a number that picks its targets. The same seed
+//! gives the same schedule. Which node is "the leader" is looked up when a fault starts, so
+//! the nodes hit can differ between two runs with the same seed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::cluster::{Cluster, ELECTION_TIMEOUT_MAX_MS};
+use crate::raft_types::NodeId;
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// SIGKILL of the leader, restarted after the hold.
+    KillLeader,
+    /// SIGKILL of a follower, restarted after the hold.
+    KillFollower,
+    /// SIGSTOP of the leader for longer than the election timeout, then SIGCONT.
+    PauseLeader,
+    /// SIGSTOP of a follower, then SIGCONT.
+    PauseFollower,
+    /// One node cut from all others.
+    IsolateNode,
+    /// The leader on the minority side of a partition.
+    LeaderMinority,
+    /// Two halves that cannot reach each other, and one node that reaches both.
+    Bridge,
+    /// A majority of the nodes killed at once (no quorum), then restarted.
+    NoQuorum,
+}
+
+impl FaultKind {
+    const ALL: [(FaultKind, u32); 8] = [
+        (FaultKind::KillLeader, 16),
+        (FaultKind::KillFollower, 10),
+        (FaultKind::PauseLeader, 14),
+        (FaultKind::PauseFollower, 8),
+        (FaultKind::IsolateNode, 14),
+        (FaultKind::LeaderMinority, 14),
+        (FaultKind::Bridge, 12),
+        (FaultKind::NoQuorum, 8),
+    ];
+
+    /// A short name for tables and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::KillLeader => "kill-leader",
+            FaultKind::KillFollower => "kill-follower",
+            FaultKind::PauseLeader => "pause-leader",
+            FaultKind::PauseFollower => "pause-follower",
+            FaultKind::IsolateNode => "isolate-node",
+            FaultKind::LeaderMinority => "leader-minority",
+            FaultKind::Bridge => "bridge",
+            FaultKind::NoQuorum => "no-quorum",
+        }
+    }
+
+    /// The range the hold time is drawn from, in milliseconds.
+    fn hold_range_ms(self) -> (u64, u64) {
+        match self {
+            FaultKind::KillLeader | FaultKind::KillFollower => (500, 4000),
+            // Past the election timeout, so the other nodes elect a new leader.
+            FaultKind::PauseLeader | FaultKind::PauseFollower => {
+                (ELECTION_TIMEOUT_MAX_MS + 500, 4000)
+            }
+            FaultKind::IsolateNode | FaultKind::LeaderMinority | FaultKind::Bridge => (2000, 6000),
+            // Up to about twice the misfire threshold, so some outages miss instants.
+            FaultKind::NoQuorum => (2000, 10_000),
+        }
+    }
+}
+
+/// One fault as drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedFault {
+    /// Pause before the fault starts.
+    pub gap: Duration,
+    pub kind: FaultKind,
+    /// How long the fault holds before it is healed.
+    pub hold: Duration,
+    /// Picks the targets among the candidates.
+    pub pick: u64,
+}
+
+/// An endless, seeded sequence of faults.
+pub struct FaultPlan {
+    rng: StdRng,
+}
+
+impl FaultPlan {
+    pub fn new(seed: u64) -> Self {
+        FaultPlan {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Iterator for FaultPlan {
+    type Item = PlannedFault;
+
+    fn next(&mut self) -> Option<PlannedFault> {
+        let total: u32 = FaultKind::ALL.iter().map(|(_, weight)| weight).sum();
+        let mut roll = self.rng.random_range(0..total);
+        let mut kind = FaultKind::KillLeader;
+        for (candidate, weight) in FaultKind::ALL {
+            if roll < weight {
+                kind = candidate;
+                break;
+            }
+            roll -= weight;
+        }
+        let (low, high) = kind.hold_range_ms();
+        Some(PlannedFault {
+            gap: Duration::from_millis(self.rng.random_range(1000..=4000)),
+            kind,
+            hold: Duration::from_millis(self.rng.random_range(low..=high)),
+            pick: self.rng.random(),
+        })
+    }
+}
+
+/// One injected fault, for the log and the failover figures.
+#[derive(Clone, Debug)]
+pub struct FaultRecord {
+    pub number: usize,
+    pub kind: FaultKind,
+    /// The nodes killed, paused or cut off, or the partition sides.
+    pub description: String,
+    /// The leader when the fault started, as the nodes reported it.
+    pub leader_before: Option<NodeId>,
+    /// Wall-clock start, in milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// Seconds since the run started, for the log.
+    pub started_s: f64,
+    pub healed_s: f64,
+}
+
+/// What must be undone when a fault ends.
+enum Applied {
+    Killed(Vec<NodeId>),
+    Paused(NodeId),
+    Partitioned,
+}
+
+/// Starts `fault` on `cluster`; the caller heals it with [`heal`] after the hold.
+pub async fn inject(
+    cluster: &mut Cluster,
+    fault: &PlannedFault,
+) -> anyhow::Result<(String, Option<NodeId>, AppliedFault)> {
+    let ids = cluster.ids();
+    let leader = cluster.leader().await;
+    // Without a known leader, a node picked at random stands in for it.
+    let leader_or_any = leader.unwrap_or(ids[(fault.pick % ids.len() as u64) as usize]);
+    let mut rng = StdRng::seed_from_u64(fault.pick);
+    let mut others: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|id| *id != leader_or_any)
+        .collect();
+    others.shuffle(&mut rng);
+    let mut everyone = ids.clone();
+    everyone.shuffle(&mut rng);
+
+    let (description, applied) = match fault.kind {
+        FaultKind::KillLeader => kill(cluster, vec![leader_or_any]),
+        FaultKind::KillFollower => kill(cluster, vec![others[0]]),
+        FaultKind::PauseLeader => pause(cluster, leader_or_any)?,
+        FaultKind::PauseFollower => pause(cluster, others[0])?,
+        FaultKind::NoQuorum => {
+            let quorum = ids.len() / 2 + 1;
+            kill(cluster, everyone[..quorum].to_vec())
+        }
+        FaultKind::IsolateNode => {
+            let alone = everyone[0];
+            let rest: BTreeSet<NodeId> = everyone[1..].iter().copied().collect();
+            partition(cluster, vec![BTreeSet::from([alone]), rest])
+        }
+        FaultKind::LeaderMinority => {
+            // The leader and, with five nodes, one more node: a minority either way.
+            let minority_size = (ids.len() - 1) / 2;
+            let mut minority = BTreeSet::from([leader_or_any]);
+            minority.extend(others[..minority_size - 1].iter().copied());
+            let majority: BTreeSet<NodeId> = ids
+                .iter()
+                .copied()
+                .filter(|id| !minority.contains(id))
+                .collect();
+            partition(cluster, vec![minority, majority])
+        }
+        FaultKind::Bridge => {
+            let bridge = everyone[0];
+            let half = (everyone.len() - 1) / 2;
+            let mut left: BTreeSet<NodeId> = everyone[1..=half].iter().copied().collect();
+            let mut right: BTreeSet<NodeId> = everyone[half + 1..].iter().copied().collect();
+            left.insert(bridge);
+            right.insert(bridge);
+            partition(cluster, vec![left, right])
+        }
+    };
+    Ok((description, leader, AppliedFault(applied)))
+}
+
+/// A started fault, to be healed.
+pub struct AppliedFault(Applied);
+
+fn kill(cluster: &mut Cluster, targets: Vec<NodeId>) -> (String, Applied) {
+    for id in &targets {
+        cluster.kill(*id);
+    }
+    (
+        format!("SIGKILL nodes {targets:?}"),
+        Applied::Killed(targets),
+    )
+}
+
+fn pause(cluster: &mut Cluster, target: NodeId) -> anyhow::Result<(String, Applied)> {
+    cluster.pause(target)?;
+    Ok((format!("SIGSTOP node {target}"), Applied::Paused(target)))
+}
+
+fn partition(cluster: &mut Cluster, sides: Vec<BTreeSet<NodeId>>) -> (String, Applied) {
+    cluster.links().partition(&sides);
+    let description = format!("partition {}", Cluster::describe_sides(&sides));
+    (description, Applied::Partitioned)
+}
+
+/// Undoes `applied`: restarts killed nodes, resumes a paused one or heals the links.
+pub fn heal(cluster: &mut Cluster, applied: AppliedFault) -> anyhow::Result<()> {
+    match applied.0 {
+        Applied::Killed(targets) => {
+            for id in targets {
+                cluster.start_node(id)?;
+            }
+        }
+        Applied::Paused(target) => cluster.resume(target)?,
+        Applied::Partitioned => cluster.links().heal(),
+    }
+    Ok(())
+}
+
+/// Runs faults from `plan` until `until` or until `max_faults` have run, logging each one
+/// and collecting nodes that exited on their own into `crashes`.
+pub async fn run_faults(
+    cluster: &mut Cluster,
+    plan: FaultPlan,
+    started: Instant,
+    until: Instant,
+    max_faults: Option<usize>,
+    crashes: &mut Vec<(NodeId, String)>,
+) -> anyhow::Result<Vec<FaultRecord>> {
+    let mut records = Vec::new();
+    for (index, fault) in plan.enumerate() {
+        if max_faults.is_some_and(|max| index >= max) {
+            break;
+        }
+        if Instant::now() + fault.gap + fault.hold > until {
+            break;
+        }
+        tokio::time::sleep(fault.gap).await;
+        crashes.extend(report_crashes(cluster, started));
+        let started_ms = chrono::Utc::now().timestamp_millis();
+        let started_s = started.elapsed().as_secs_f64();
+        let (description, leader_before, applied) = inject(cluster, &fault).await?;
+        println!(
+            "[{started_s:8.3}s] fault {:>4} {:<15} {description} (leader before: {}, hold {} ms)",
+            index + 1,
+            fault.kind.name(),
+            leader_before.map_or("none".to_string(), |id| id.to_string()),
+            fault.hold.as_millis(),
+        );
+        tokio::time::sleep(fault.hold).await;
+        heal(cluster, applied)?;
+        let healed_s = started.elapsed().as_secs_f64();
+        println!("[{healed_s:8.3}s] fault {:>4} healed", index + 1);
+        records.push(FaultRecord {
+            number: index + 1,
+            kind: fault.kind,
+            description,
+            leader_before,
+            started_ms,
+            started_s,
+            healed_s,
+        });
+    }
+    Ok(records)
+}
+
+/// Restarts nodes that exited without a fault, after logging them: a crash is a finding.
+pub fn report_crashes(cluster: &mut Cluster, started: Instant) -> Vec<(NodeId, String)> {
+    let exited = cluster.exited_nodes();
+    for (id, status) in &exited {
+        let at = started.elapsed().as_secs_f64();
+        println!("[{at:8.3}s] node {id} exited on its own ({status}); restarting it");
+        if let Err(error) = cluster.start_node(*id) {
+            println!("[{at:8.3}s] failed to restart node {id}: {error:#}");
+        }
+    }
+    exited
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_gives_same_plan() {
+        let first: Vec<PlannedFault> = FaultPlan::new(7).take(50).collect();
+        let second: Vec<PlannedFault> = FaultPlan::new(7).take(50).collect();
+
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn other_seed_gives_other_plan() {
+        let first: Vec<PlannedFault> = FaultPlan::new(7).take(50).collect();
+        let second: Vec<PlannedFault> = FaultPlan::new(8).take(50).collect();
+
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn plan_draws_every_kind() {
+        let kinds: BTreeSet<FaultKind> = FaultPlan::new(1).take(500).map(|f| f.kind).collect();
+
+        assert_eq!(kinds.len(), FaultKind::ALL.len());
+    }
+
+    #[test]
+    fn pauses_outlast_election_timeout() {
+        let pauses = FaultPlan::new(3).take(500).filter(|fault| {
+            matches!(
+                fault.kind,
+                FaultKind::PauseLeader | FaultKind::PauseFollower
+            )
+        });
+
+        for fault in pauses {
+            assert!(fault.hold > Duration::from_millis(ELECTION_TIMEOUT_MAX_MS));
+        }
+    }
+}
