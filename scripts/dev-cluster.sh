@@ -80,8 +80,8 @@ wait_for_leader() {
   local deadline=$((SECONDS + 60)) status
   while ((SECONDS < deadline)); do
     for n in "${nodes[@]}"; do
-      # Capture the output first: with pipefail, a pipe into grep -q fails when grep exits
-      # before the client has written everything.
+      # Capture the output first, because under pipefail a pipe into grep -q fails when grep
+      # exits before the client has written everything.
       status=$("$bin" cluster status --endpoint "127.0.0.1:700$n" --output json 2>/dev/null) ||
         continue
       if [[ "$status" =~ \"leaderId\":\ *[0-9] ]]; then

@@ -150,9 +150,11 @@ async fn record(
 }
 
 fn print_request(request: &RecordedRequest) {
+    use std::io::Write;
+
     let header = |name: &str| request.header(name).unwrap_or("-").to_string();
-    println!(
-        "{} {} {} job={} execution={} scheduled={} attempt={} fencing={} body={}",
+    let line = format!(
+        "{} {} {} job={} execution={} scheduled={} attempt={} fencing={} node={} body={}",
         Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         request.method,
         request.path,
@@ -161,6 +163,9 @@ fn print_request(request: &RecordedRequest) {
         header("x-raftcron-scheduled-time"),
         header("x-raftcron-attempt"),
         header("x-raftcron-fencing-token"),
-        request.body,
+        header("x-raftcron-node-id"),
+        request.body.escape_debug(),
     );
+    // A closed stdout (the reader exited) must not fail the request being recorded.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

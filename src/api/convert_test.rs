@@ -158,6 +158,7 @@ fn cluster_json_has_rest_shape() {
         applied_index: 39,
         last_log_index: 41,
         snapshot_index: 30,
+        quorum_ok: false,
         members: vec![MemberStatus {
             id: 1,
             role: "LEADER".to_string(),

@@ -207,6 +207,7 @@ fn initial_status() -> ClusterStatus {
         applied_index: 42,
         last_log_index: 42,
         snapshot_index: 0,
+        quorum_ok: true,
         members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
     }
 }

@@ -745,6 +745,16 @@ async fn readyz_needs_leader_and_applied_log() {
 }
 
 #[tokio::test]
+async fn readyz_fails_on_leader_without_quorum() {
+    let fixture = Fixture::new();
+    fixture.cluster.status.lock().unwrap().quorum_ok = false;
+    let reply = send(&fixture, "GET", "/readyz", None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("has not heard from a quorum"), "{message}");
+}
+
+#[tokio::test]
 async fn healthz_is_ok_without_leader() {
     let fixture = Fixture::new();
     fixture.cluster.status.lock().unwrap().leader_id = None;

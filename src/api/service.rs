@@ -106,6 +106,13 @@ impl ApiService {
             let reason = format!("node {} is not ready: it knows no leader", status.node_id);
             return Err(ApiError::Unavailable(reason));
         }
+        if !status.quorum_ok {
+            let reason = format!(
+                "node {} is not ready: it leads but has not heard from a quorum",
+                status.node_id
+            );
+            return Err(ApiError::Unavailable(reason));
+        }
         if status.applied_index < status.commit_index {
             return Err(ApiError::Unavailable(format!(
                 "node {} is not ready: applied index {} is behind commit index {}",

@@ -16,6 +16,11 @@ use crate::receiver::RecordedRequest;
 /// neither fired nor been skipped: a pause that commits while a late fire is still pending
 /// wins. Instants closer to the end are not expected.
 const END_MARGIN_MS: i64 = MISFIRE_THRESHOLD_MS as i64 + 1000;
+/// The end margin of a client job's active period when no fault was active near it: without
+/// faults a fire is decided well within a second of its instant.
+const QUIET_END_MARGIN_MS: i64 = 1000;
+/// Time after a fault heals during which fires may still be late.
+const FAULT_TAIL_MS: i64 = 3000;
 /// Visited states allowed per job in the linearizability search.
 const SEARCH_BUDGET: usize = 2_000_000;
 
@@ -411,7 +416,10 @@ fn check_client_instants(
         let fires = schedule_fires(decided, &key);
         let mut without = 0u64;
         for (start, end) in active_periods(observations, &records) {
-            for at in instants(schedule, start, end - END_MARGIN_MS) {
+            for at in instants(schedule, start, end - QUIET_END_MARGIN_MS) {
+                if end - at < END_MARGIN_MS && fault_near(observations, at, end) {
+                    continue;
+                }
                 expected += 1;
                 if !fires.contains_key(&at) {
                     without += 1;
@@ -435,6 +443,15 @@ fn check_client_instants(
         violations: missed,
         detail: format!("{jobs_checked} jobs present at the end, {expected} instants expected"),
     }
+}
+
+/// Whether a fault was active, or had healed less than [`FAULT_TAIL_MS`] before, at some time
+/// in `[from_ms, to_ms]`.
+fn fault_near(observations: &Observations, from_ms: i64, to_ms: i64) -> bool {
+    observations
+        .faults
+        .iter()
+        .any(|fault| fault.started_ms <= to_ms && fault.healed_ms + FAULT_TAIL_MS >= from_ms)
 }
 
 /// Two execution ids for one (job, instant, cause), in the state or in the requests.

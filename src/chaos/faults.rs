@@ -140,6 +140,8 @@ pub struct FaultRecord {
     /// Seconds since the run started, for the log.
     pub started_s: f64,
     pub healed_s: f64,
+    /// Wall-clock end, in milliseconds since the Unix epoch.
+    pub healed_ms: i64,
 }
 
 /// What must be undone when a fault ends.
@@ -278,6 +280,7 @@ pub async fn run_faults(
         tokio::time::sleep(fault.hold).await;
         heal(cluster, applied)?;
         let healed_s = started.elapsed().as_secs_f64();
+        let healed_ms = chrono::Utc::now().timestamp_millis();
         println!("[{healed_s:8.3}s] fault {:>4} healed", index + 1);
         records.push(FaultRecord {
             number: index + 1,
@@ -287,6 +290,7 @@ pub async fn run_faults(
             started_ms,
             started_s,
             healed_s,
+            healed_ms,
         });
     }
     Ok(records)

@@ -128,13 +128,14 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
         .collect();
     let endpoints = Endpoints::new(nodes, started)?;
     let job_count = if args.nodes == 5 { 15 } else { 12 };
-    let schedule_jobs = create_schedule_jobs(&endpoints, job_count, &receivers.targets()).await?;
+    let history = History::default();
+    let schedule_jobs =
+        create_schedule_jobs(&endpoints, &history, job_count, &receivers.targets()).await?;
     log(
         started,
         &format!("{} schedule jobs created", schedule_jobs.len()),
     );
 
-    let history = History::default();
     let (stop_clients, clients_stopped) = watch::channel(false);
     let clients: Vec<_> = (0..args.clients)
         .map(|client| {
@@ -220,10 +221,11 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Creates the schedule jobs through the nodes in turn. Faults have not started, so a
-/// failure here fails the run.
+/// Creates the schedule jobs through the nodes in turn and records the creates in `history`.
+/// Faults have not started, so a failure here fails the run.
 async fn create_schedule_jobs(
     endpoints: &Endpoints,
+    history: &History,
     count: usize,
     targets: &Targets,
 ) -> anyhow::Result<Vec<ScheduleJob>> {
@@ -233,16 +235,27 @@ async fn create_schedule_jobs(
         .enumerate()
     {
         let node = endpoints.nodes[index % endpoints.nodes.len()].0;
+        let invoke_us = endpoints.micros();
         let (outcome, response) = endpoints
             .call(node, Method::POST, "/api/jobs", Some(&body))
             .await;
         let id = response.as_ref().and_then(|body| body["id"].as_str());
-        match (outcome, id) {
+        match (&outcome, id) {
             (Outcome::Ok(_), Some(id)) => job.id = id.to_string(),
             (outcome, _) => {
                 bail!("failed to create schedule job {index}: {outcome:?} {response:?}")
             }
         }
+        history.push(OpRecord {
+            client: RUNNER_CLIENT,
+            key: Some(job.id.clone()),
+            create_name: None,
+            kind: OpKind::Create,
+            node,
+            invoke_us,
+            complete_us: endpoints.micros(),
+            outcome,
+        });
         jobs.push(job);
     }
     Ok(jobs)

@@ -289,13 +289,13 @@ pub async fn run_client(
         let kind = match slot.key {
             None => OpKind::Create,
             Some(_) => match rng.random_range(0..100) {
-                0..30 => OpKind::Get,
-                30..55 => {
+                0..45 => OpKind::Get,
+                45..65 => {
                     next_version += 1;
                     OpKind::Update(next_version)
                 }
-                55..72 => OpKind::Pause,
-                72..90 => OpKind::Resume,
+                65..77 => OpKind::Pause,
+                77..92 => OpKind::Resume,
                 _ => OpKind::Delete,
             },
         };
@@ -303,7 +303,7 @@ pub async fn run_client(
         let record = perform(&endpoints, client, node, slot, kind, &name, &target).await;
         history.push(record);
 
-        let think = Duration::from_millis(rng.random_range(50..300));
+        let think = Duration::from_millis(rng.random_range(100..1000));
         tokio::select! {
             () = tokio::time::sleep(think) => {}
             _ = stop.changed() => {}

@@ -185,7 +185,7 @@ enum ClientError {
     #[error("{}", .0.message())]
     Status(#[from] tonic::Status),
 
-    /// The endpoint answered, but not as a gRPC server over HTTP/2.
+    /// The endpoint accepted the connection but is not a gRPC server over HTTP/2.
     #[error(
         "{reason}; is {endpoint} a raftcron client port? check --endpoint or RAFTCRON_ENDPOINT"
     )]
@@ -199,8 +199,8 @@ enum ClientError {
 }
 
 impl ClientError {
-    /// Turns a status that shows the endpoint does not speak gRPC into
-    /// [`ClientError::NotRaftcron`]: tonic reports a missing `grpc-status` from an HTTP/2
+    /// Turns a status that shows the endpoint is not a gRPC server into
+    /// [`ClientError::NotRaftcron`]. Tonic reports a missing `grpc-status` from an HTTP/2
     /// server and an h2 protocol error from an HTTP/1 server.
     fn naming_endpoint(self, endpoint: &str) -> Self {
         match self {
@@ -323,8 +323,9 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
 }
 
 /// Converts job input to protobuf. A body written as a JSON value gets
-/// `Content-Type: application/json`, as over REST, because protobuf cannot say how the body
-/// was written: `current_headers` are the job's headers on update, used when the input has none.
+/// `Content-Type: application/json` here, as over REST, because protobuf does not carry how the
+/// body was written. On update, `current_headers` are the job's headers, used when the input
+/// has none.
 fn job_message(
     mut input: JobInput,
     current_headers: Option<&std::collections::HashMap<String, String>>,

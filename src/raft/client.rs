@@ -75,6 +75,9 @@ pub struct ClusterStatus {
     pub last_log_index: u64,
     /// Last log index covered by this node's latest snapshot; 0 when it has none.
     pub snapshot_index: u64,
+    /// Whether this node can serve calls: it knows a leader and, when it is the leader, has
+    /// heard from a quorum within the quorum acknowledgement timeout.
+    pub quorum_ok: bool,
     pub members: Vec<MemberStatus>,
 }
 
@@ -153,7 +156,11 @@ impl ClusterClient {
 
     /// This node's view of the cluster, from the latest Raft metrics.
     pub fn status(&self) -> ClusterStatus {
-        status_from_metrics(&self.raft.metrics().borrow())
+        let mut status = status_from_metrics(&self.raft.metrics().borrow());
+        if status.leader_id == Some(self.node_id) && self.check_quorum_contact().is_err() {
+            status.quorum_ok = false;
+        }
+        status
     }
 
     async fn wait_for_leader(&self, deadline: Instant) -> Result<NodeId, ClusterError> {
@@ -370,6 +377,7 @@ pub fn status_from_metrics(metrics: &RaftMetrics<NodeId, NodeInfo>) -> ClusterSt
         applied_index,
         last_log_index: metrics.last_log_index.unwrap_or(0),
         snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+        quorum_ok: metrics.current_leader.is_some(),
         members,
     }
 }

@@ -19,7 +19,8 @@ pub enum StoreError {
     /// The directory was written with a key layout this build does not read.
     #[error(
         "store in {path} has key layout version {found}, but this build reads only version \
-         {supported}; run the raftcron version that wrote it"
+         {supported}; run the raftcron version that wrote it, or remove the data directory if a \
+         pre-release build wrote it"
     )]
     UnsupportedLayout {
         path: PathBuf,

@@ -63,7 +63,25 @@ fn free_port() -> u16 {
 
 impl TestCluster {
     /// Starts `options.nodes` node processes and waits until a leader is elected.
+    ///
+    /// Ports are picked free and then released before the nodes bind them, so another test
+    /// can take one in between; a cluster that elects no leader is started again on new ports,
+    /// up to three times.
     pub async fn start(options: ClusterOptions) -> TestCluster {
+        for attempt in 1..=3 {
+            let cluster = TestCluster::launch(&options);
+            if cluster.elects_leader(Duration::from_secs(20)).await {
+                return cluster;
+            }
+            eprintln!(
+                "cluster attempt {attempt} elected no leader; logs:\n{}",
+                cluster.logs()
+            );
+        }
+        panic!("no cluster elected a leader in three attempts");
+    }
+
+    fn launch(options: &ClusterOptions) -> TestCluster {
         let dir = tempfile::tempdir().expect("create temp dir");
         let mut nodes = BTreeMap::new();
         for id in 1..=options.nodes {
@@ -77,7 +95,7 @@ impl TestCluster {
             };
             nodes.insert(id, node);
         }
-        write_configs(dir.path(), &nodes, &options);
+        write_configs(dir.path(), &nodes, options);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
@@ -87,8 +105,25 @@ impl TestCluster {
         for id in ids {
             cluster.start_node(id);
         }
-        cluster.wait_for_leader(Duration::from_secs(30)).await;
         cluster
+    }
+
+    async fn elects_leader(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.current_leader().await.is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// The logs of every node, for failure messages.
+    pub fn logs(&self) -> String {
+        let ids = self.nodes.keys();
+        ids.map(|id| format!("--- node {id}\n{}", self.log_text(*id)))
+            .collect()
     }
 
     /// Starts (or restarts) node `id` with its existing data directory.
@@ -182,10 +217,7 @@ impl TestCluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!(
-            "no leader within {timeout:?}; logs in {}",
-            self.dir.path().display()
-        );
+        panic!("no leader within {timeout:?}; logs:\n{}", self.logs());
     }
 
     /// The leader as reported by the running nodes, when they agree on a running one.

@@ -32,7 +32,7 @@ pub struct TriggerInput {
 
 impl TriggerInput {
     /// Adds `Content-Type: application/json` to the headers of a body sent as a JSON value,
-    /// unless they name a content type; absent headers count as empty.
+    /// unless they name a content type. Absent headers count as empty.
     ///
     /// Clients that send this input as protobuf call it first, because the server cannot see
     /// how the body was written. On update, set `headers` to the job's current headers first,
