@@ -39,8 +39,8 @@ pub struct Observations {
     pub history: Vec<OpRecord>,
     pub faults: Vec<FaultRecord>,
     pub crashes: Vec<(NodeId, String)>,
-    /// Applied index and digest by node, read after the cluster settled; `None` for a node
-    /// that did not answer.
+    /// Applied index and digest by node, read after the cluster settled, or `None` for a
+    /// node that did not respond.
     pub node_states: BTreeMap<NodeId, Option<(u64, String)>>,
     /// Wall clock, in ms, at the run's monotonic zero.
     pub started_wall_ms: i64,
@@ -445,8 +445,8 @@ fn check_client_instants(
     }
 }
 
-/// Whether a fault was active, or had healed less than [`FAULT_TAIL_MS`] before, at some time
-/// in `[from_ms, to_ms]`.
+/// Returns whether a fault was active, or had healed less than [`FAULT_TAIL_MS`] before, at
+/// some time in `[from_ms, to_ms]`.
 fn fault_near(observations: &Observations, from_ms: i64, to_ms: i64) -> bool {
     observations
         .faults
@@ -642,7 +642,7 @@ fn check_requests_match_state(
     }
 }
 
-/// The final state of a job as the checker saw it.
+/// Returns the final state of a job as the checker read it.
 fn final_state(observations: &Observations, key: &str) -> JobState {
     match observations.jobs.get(key).and_then(Observed::from_job) {
         Some(observed) => JobState::Present(observed),
@@ -712,7 +712,7 @@ fn operation(record: &OpRecord) -> Operation {
     }
 }
 
-/// A Wing-Gong search per job id over its operations, ending with the final read.
+/// Runs a Wing-Gong search per job id over its operations, ending with the final read.
 fn check_linearizability(observations: &Observations, examples: &mut Vec<String>) -> Row {
     let (mut keys, mut operations, mut failed, mut inconclusive) = (0u64, 0usize, 0u64, 0u64);
     for (key, records) in keyed_history(observations) {
@@ -768,7 +768,7 @@ fn check_linearizability(observations: &Observations, examples: &mut Vec<String>
     }
 }
 
-/// Every node at the same applied index with the same digest.
+/// Checks that every node is at the same applied index with the same digest.
 fn check_state_agreement(observations: &Observations, examples: &mut Vec<String>) -> Row {
     let answers: Vec<&(u64, String)> = observations.node_states.values().flatten().collect();
     let indexes: BTreeSet<u64> = answers.iter().map(|(index, _)| *index).collect();

@@ -129,22 +129,22 @@ impl Cluster {
         text
     }
 
-    /// The node ids, ascending.
+    /// Returns the node ids, ascending.
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()
     }
 
-    /// The client address (`host:port`) of node `id`.
+    /// Returns the client address (`host:port`) of node `id`.
     pub fn client_addr(&self, id: NodeId) -> &str {
         &self.nodes[&id].client_addr
     }
 
-    /// The peer links.
+    /// Returns the peer links.
     pub fn links(&self) -> &Links {
         &self.links
     }
 
-    /// Whether node `id` runs and is not paused.
+    /// Returns whether node `id` runs and is not paused.
     pub fn is_serving(&self, id: NodeId) -> bool {
         let node = &self.nodes[&id];
         node.child.is_some() && !node.paused
@@ -252,7 +252,7 @@ impl Cluster {
         exited
     }
 
-    /// GETs `path` on node `id` and returns the JSON body of a 2xx answer.
+    /// GETs `path` on node `id` and returns the JSON body of a 2xx response.
     pub async fn get_json(&self, id: NodeId, path: &str) -> Option<Value> {
         let url = format!("http://{}{path}", self.client_addr(id));
         let response = self.http.get(url).send().await.ok()?;
@@ -262,7 +262,7 @@ impl Cluster {
         response.json().await.ok()
     }
 
-    /// The leader that a majority of the serving nodes report, if any.
+    /// Returns the leader that a majority of the serving nodes report, if any.
     pub async fn leader(&self) -> Option<NodeId> {
         let mut votes: BTreeMap<NodeId, usize> = BTreeMap::new();
         for id in self.ids().into_iter().filter(|id| self.is_serving(*id)) {
@@ -290,7 +290,7 @@ impl Cluster {
         bail!("no leader elected within {} s", timeout.as_secs())
     }
 
-    /// The nodes split as `sides` of a partition, for the fault log.
+    /// Formats the sides of a partition for the fault log.
     pub fn describe_sides(sides: &[BTreeSet<NodeId>]) -> String {
         let names: Vec<String> = sides.iter().map(|side| format!("{side:?}")).collect();
         names.join(" | ")

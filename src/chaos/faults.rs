@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use super::cluster::{Cluster, ELECTION_TIMEOUT_MAX_MS};
 use crate::raft_types::NodeId;
 
-/// What a fault does.
+/// The kind of a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FaultKind {
     /// SIGKILL of the leader, restarted after the hold.
@@ -48,7 +48,7 @@ impl FaultKind {
         (FaultKind::NoQuorum, 8),
     ];
 
-    /// A short name for tables and logs.
+    /// Returns a short name for tables and logs.
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::KillLeader => "kill-leader",
@@ -62,7 +62,7 @@ impl FaultKind {
         }
     }
 
-    /// The range the hold time is drawn from, in milliseconds.
+    /// Returns the range the hold time is drawn from, in milliseconds.
     fn hold_range_ms(self) -> (u64, u64) {
         match self {
             FaultKind::KillLeader | FaultKind::KillFollower => (500, 4000),
@@ -83,7 +83,7 @@ pub struct PlannedFault {
     /// Pause before the fault starts.
     pub gap: Duration,
     pub kind: FaultKind,
-    /// How long the fault holds before it is healed.
+    /// Time the fault lasts before it is healed.
     pub hold: Duration,
     /// Picks the targets among the candidates.
     pub pick: u64,
@@ -144,21 +144,22 @@ pub struct FaultRecord {
     pub healed_ms: i64,
 }
 
-/// What must be undone when a fault ends.
+/// The changes to undo when a fault ends.
 enum Applied {
     Killed(Vec<NodeId>),
     Paused(NodeId),
     Partitioned,
 }
 
-/// Starts `fault` on `cluster`; the caller heals it with [`heal`] after the hold.
+/// Starts `fault` on `cluster` and returns its description, the leader before it and the
+/// changes that [`heal`] undoes after the hold.
 pub async fn inject(
     cluster: &mut Cluster,
     fault: &PlannedFault,
 ) -> anyhow::Result<(String, Option<NodeId>, AppliedFault)> {
     let ids = cluster.ids();
     let leader = cluster.leader().await;
-    // Without a known leader, a node picked at random stands in for it.
+    // Without a known leader, a node picked at random takes its place.
     let leader_or_any = leader.unwrap_or(ids[(fault.pick % ids.len() as u64) as usize]);
     let mut rng = StdRng::seed_from_u64(fault.pick);
     let mut others: Vec<NodeId> = ids

@@ -47,7 +47,7 @@ pub fn step(state: JobState, operation: &Operation) -> Option<JobState> {
         _ => None,
     };
     if let Some(code) = failed_code {
-        // A definite error changes nothing; a 404 says the job did not exist.
+        // A definite error changes nothing, and a 404 means the job did not exist.
         let consistent = code != 404 || state == JobState::Absent;
         return consistent.then_some(state);
     }

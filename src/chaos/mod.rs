@@ -1,7 +1,8 @@
-//! `raftcron chaos`: starts a real cluster of `raftcron serve` processes on 127.0.0.1, runs a
-//! job workload against it while injecting seeded faults (SIGKILL, SIGSTOP, peer partitions,
-//! loss of quorum), then lets it settle and checks what the HTTP targets received and what
-//! the cluster stored. docs/CHAOS.md describes the faults and the checks.
+//! `raftcron chaos`: a chaos test of a real cluster of `raftcron serve` processes on 127.0.0.1.
+//!
+//! The runner drives a job workload while it injects seeded faults (SIGKILL, SIGSTOP, peer
+//! partitions, loss of quorum). It then lets the cluster settle and checks what the HTTP
+//! targets received and what the nodes stored. docs/CHAOS.md describes the faults and checks.
 //!
 //! The run is bounded by `--duration` plus a settle phase of at most a few minutes, and every
 //! node it started is killed when it ends, fails, panics or is interrupted.

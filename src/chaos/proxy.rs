@@ -2,7 +2,8 @@
 //!
 //! Node `i` dials peer `j` through the proxy of link `(i, j)` (the `peer_dial` setting), which
 //! forwards to `j`'s real peer port. A gRPC connection carries both the requests of `i` and
-//! the answers of `j`, so cutting the link `(i, j)` stops `i`'s calls to `j` and their answers.
+//! the responses of `j`, so cutting the link `(i, j)` stops `i`'s calls to `j` and their
+//! responses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ impl LinkProxy {
         })
     }
 
-    /// The address a node dials instead of the target.
+    /// Returns the address a node dials instead of the target.
     pub fn address(&self) -> SocketAddr {
         self.address
     }
@@ -56,7 +57,7 @@ impl LinkProxy {
 
 impl Drop for LinkProxy {
     fn drop(&mut self) {
-        // Dropping `open` closes every connection task; the accept loop is aborted here.
+        // Dropping `open` closes every connection task, and the accept loop is aborted here.
         self.task.abort();
     }
 }
@@ -114,7 +115,7 @@ impl Links {
         Ok(Links { proxies })
     }
 
-    /// The address node `from` dials to reach node `to`.
+    /// Returns the address node `from` dials to reach node `to`.
     pub fn dial_address(&self, from: NodeId, to: NodeId) -> Option<SocketAddr> {
         self.proxies.get(&(from, to)).map(LinkProxy::address)
     }

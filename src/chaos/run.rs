@@ -60,7 +60,7 @@ impl Receivers {
         }
     }
 
-    /// Every recorded request, ordered by arrival.
+    /// Returns every recorded request, ordered by arrival.
     fn requests(&self) -> Vec<RecordedRequest> {
         let mut requests = self.fast.requests();
         requests.extend(self.slow.requests());
@@ -261,7 +261,7 @@ async fn create_schedule_jobs(
     Ok(jobs)
 }
 
-/// GETs `path` from the first node that answers with 2xx.
+/// GETs `path` from the first node that responds with 2xx.
 async fn get_any(endpoints: &Endpoints, path: &str) -> anyhow::Result<Value> {
     for _ in 0..10 {
         for (node, _) in &endpoints.nodes {
@@ -272,7 +272,7 @@ async fn get_any(endpoints: &Endpoints, path: &str) -> anyhow::Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    bail!("no node answered GET {path}")
+    bail!("no node returned 2xx for GET {path} in 10 rounds")
 }
 
 /// Reads every page of a list.

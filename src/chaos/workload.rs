@@ -24,11 +24,11 @@ const SLOTS_PER_CLIENT: u32 = 3;
 /// The receivers jobs post to.
 #[derive(Clone, Debug)]
 pub struct Targets {
-    /// Answers 200 at once.
+    /// Responds 200 at once.
     pub fast: String,
-    /// Answers 200 after 1.5 s, so runs of a job firing every second overlap.
+    /// Responds 200 after 1.5 s, so runs of a job firing every second overlap.
     pub slow: String,
-    /// Answers 503, so every attempt is retried.
+    /// Responds 503, so every attempt is retried.
     pub failing: String,
 }
 
@@ -42,7 +42,7 @@ pub struct ScheduleJob {
     pub target: &'static str,
 }
 
-/// The job bodies of the schedule jobs: second-level schedules with mixed misfire and
+/// Builds the bodies of the schedule jobs: second-level schedules with mixed misfire and
 /// concurrency policies and targets.
 pub fn schedule_job_bodies(count: usize, targets: &Targets) -> Vec<(Value, ScheduleJob)> {
     // (schedule, misfire policy, concurrency policy, target)
@@ -151,7 +151,7 @@ impl Observed {
     }
 }
 
-/// How an operation ended.
+/// The outcome of an operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// 2xx; the job as returned, when the call returns one.
@@ -199,7 +199,7 @@ impl History {
     }
 }
 
-/// What the runner needs to reach the nodes and time the calls.
+/// The nodes' client addresses, an HTTP client and the zero of the recorded times.
 #[derive(Clone)]
 pub struct Endpoints {
     /// Client address by node id.
@@ -267,8 +267,8 @@ struct Slot {
     key: Option<String>,
 }
 
-/// One client: picks a node and an operation on one of its jobs, records it, and repeats
-/// until `stop` changes.
+/// Runs one client: picks a node and an operation on one of its jobs, records it, and
+/// repeats until `stop` changes.
 pub async fn run_client(
     client: u32,
     seed: u64,
@@ -378,7 +378,7 @@ async fn perform(
     }
 }
 
-/// The body of a client job: fires every 2 s at the fast receiver.
+/// Builds the body of a client job, which fires every 2 s at the fast receiver.
 fn client_job_body(name: &str, target: &str) -> Value {
     json!({
         "name": name,

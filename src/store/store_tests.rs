@@ -1,9 +1,8 @@
 //! Tests of the store as openraft uses it: openraft's storage suite, recovery after reopening
-//! the directory, snapshots, and a benchmark of `fsync` on and off.
+//! the directory and snapshots. The `fsync` cost is measured by `benches/store_append.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Instant;
 
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
@@ -13,7 +12,7 @@ use openraft::{
 use tempfile::TempDir;
 
 use super::test_support::{TestStore, command_entry, job, log_id, open_temp_store, test_config};
-use super::{LogStore, StateEvent, StateMachineStore, StateReader, StoreConfig, StoreError};
+use super::{LogStore, StateEvent, StateMachineStore, StateReader, StoreError};
 use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
 use crate::raft_types::{StorageError, TypeConfig};
 
@@ -382,37 +381,4 @@ async fn builder_used_twice_fails() {
     let mut builder = store.state_machine.get_snapshot_builder().await;
     builder.build_snapshot().await.unwrap();
     assert!(builder.build_snapshot().await.is_err());
-}
-
-// --- Benchmark
-
-/// Appends `count` single-entry batches and returns appends per second.
-async fn appends_per_second(config: &StoreConfig, count: u64) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut log, _state_machine, _reader) = super::open(dir.path(), config).unwrap();
-    let entries: Vec<Entry> = (1..=count)
-        .map(|index| fire_entry(index, "0f6f4f5e-8c4e-4d55-9a61-4c0c2a7bb3a1", index as i64))
-        .collect();
-
-    let started = Instant::now();
-    for entry in entries {
-        log.blocking_append([entry]).await.unwrap();
-    }
-    count as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Measures single-entry appends per second with `fsync` on and off.
-/// Run with `cargo test --lib store::store_tests::append_rate -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark; prints numbers instead of checking them"]
-async fn append_rate_fsync_on_and_off() {
-    let count = 2_000;
-    for fsync in [true, false, true, false] {
-        let config = StoreConfig {
-            cache_capacity_bytes: 64 * 1024 * 1024,
-            fsync,
-        };
-        let rate = appends_per_second(&config, count).await;
-        println!("fsync={fsync}: {rate:.0} appends/s over {count} single-entry appends");
-    }
 }
