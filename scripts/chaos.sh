@@ -5,7 +5,7 @@
 #                    [--planted-bug dispatch-before-commit] [--clients N] [--keep-data]
 #
 # Arguments go to `raftcron chaos` unchanged. Builds the release binary first if it is missing
-# (set RAFTCRON_BIN to use another binary). The last line printed is the verdict; the exit
+# (set RAFTCRON_BIN to use another binary). The last line printed is the verdict. The exit
 # status is 0 when every check passed, 1 on a violation and 2 when the run itself failed.
 set -euo pipefail
 

@@ -12,4 +12,4 @@ cargo fmt --all -- --check
 echo "--- cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "--- cargo test"
-cargo test --all-targets --locked
+cargo test --lib --bins --tests --locked

@@ -192,7 +192,7 @@ impl NodeConfig {
             .collect()
     }
 
-    /// The `peer_dial` overrides by node id; [`NodeConfig::validate`] rejects invalid ones.
+    /// Returns the `peer_dial` overrides by node id, or the first invalid entry as an error.
     pub fn peer_dial_addresses(&self) -> Result<BTreeMap<NodeId, String>, ConfigError> {
         let mut addresses = BTreeMap::new();
         for (id, address) in &self.peer_dial {

@@ -1,7 +1,6 @@
 //! Short chaos runs through the real binary: a run of the correct product must pass, and a run
 //! with the planted dispatch-before-commit bug must fail.
 
-use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -40,7 +39,10 @@ impl Drop for RunGuard {
 
 /// Runs `raftcron chaos` with `args` and returns its exit status and standard output.
 fn run_chaos(args: &[&str]) -> (ExitStatus, String) {
+    // A failing run keeps its data directory under TMPDIR; this one is removed on return.
+    let temp = tempfile::tempdir().expect("create temp dir");
     let child = Command::new(env!("CARGO_BIN_EXE_raftcron"))
+        .env("TMPDIR", temp.path())
         .arg("chaos")
         .args(args)
         .stdin(Stdio::null())
@@ -61,14 +63,12 @@ fn run_chaos(args: &[&str]) -> (ExitStatus, String) {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let mut child = guard.0.take().expect("runner child");
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .read_to_string(&mut output)
-        .expect("read runner output");
+    // The runner has exited, so this returns at once. Its output (about 100 lines) fits in
+    // the pipe buffer, so it could not block while the loop above polled.
+    let child = guard.0.take().expect("runner child");
+    let finished = child.wait_with_output().expect("read runner output");
+    let output = String::from_utf8_lossy(&finished.stdout).into_owned();
+    assert_eq!(finished.status, status);
     println!("{output}");
     (status, output)
 }
@@ -83,7 +83,7 @@ fn last_line(output: &str) -> &str {
 
 #[test]
 fn short_run_passes() {
-    let _one = ONE_RUN_AT_A_TIME
+    let _serialized = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
 
@@ -96,7 +96,7 @@ fn short_run_passes() {
 
 #[test]
 fn planted_bug_is_caught() {
-    let _one = ONE_RUN_AT_A_TIME
+    let _serialized = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
     let args = [

@@ -190,9 +190,9 @@ async fn cluster_status(State(api): State<ApiService>) -> Json<ClusterJson> {
     Json(ClusterJson::from(pb::ClusterStatus::from(&status)))
 }
 
-/// This node's last applied log index and state digest. Nodes that report the same
-/// `appliedIndex` must report the same `digest`; the digest is a decimal string because it
-/// uses all 64 bits.
+/// Returns this node's last applied log index and state digest. Nodes that report the same
+/// `appliedIndex` must report the same `digest`. The digest is a decimal string because it
+/// uses all 64 bits, more than a JSON number holds exactly in most clients.
 async fn debug_state(State(api): State<ApiService>) -> RestResult {
     let (applied_index, digest) = api.applied_digest()?;
     let body = json!({ "appliedIndex": applied_index, "digest": digest.to_string() });

@@ -664,12 +664,12 @@ fn check_lost_writes(observations: &Observations, examples: &mut Vec<String>) ->
         };
         acknowledged += 1;
         let write = &records[position];
-        let later_change = records[position + 1..]
-            .iter()
-            .any(|record| match record.kind {
-                OpKind::Delete | OpKind::Update(_) | OpKind::Create => true,
-                _ => false,
-            });
+        let later_change = records[position + 1..].iter().any(|record| {
+            matches!(
+                record.kind,
+                OpKind::Delete | OpKind::Update(_) | OpKind::Create
+            )
+        });
         if later_change {
             continue;
         }

@@ -222,7 +222,8 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
 }
 
 /// Creates the schedule jobs through the nodes in turn and records the creates in `history`.
-/// Faults have not started, so a failure here fails the run.
+/// A create with an unknown outcome (an election at start) is looked up by the job's unique
+/// name and sent again only when the job is not there.
 async fn create_schedule_jobs(
     endpoints: &Endpoints,
     history: &History,
@@ -234,28 +235,50 @@ async fn create_schedule_jobs(
         .into_iter()
         .enumerate()
     {
-        let node = endpoints.nodes[index % endpoints.nodes.len()].0;
-        let invoke_us = endpoints.micros();
-        let (outcome, response) = endpoints
-            .call(node, Method::POST, "/api/jobs", Some(&body))
-            .await;
-        let id = response.as_ref().and_then(|body| body["id"].as_str());
-        match (&outcome, id) {
-            (Outcome::Ok(_), Some(id)) => job.id = id.to_string(),
-            (outcome, _) => {
-                bail!("failed to create schedule job {index}: {outcome:?} {response:?}")
+        let name = body["name"].as_str().unwrap_or_default().to_string();
+        for attempt in 0..20 {
+            let node = endpoints.nodes[(index + attempt) % endpoints.nodes.len()].0;
+            let invoke_us = endpoints.micros();
+            let (outcome, response) = endpoints
+                .call(node, Method::POST, "/api/jobs", Some(&body))
+                .await;
+            let id = response.as_ref().and_then(|body| body["id"].as_str());
+            let key = match (&outcome, id) {
+                (Outcome::Ok(_), Some(id)) => Some(id.to_string()),
+                (Outcome::Unknown(_), _) => None,
+                (outcome, _) => {
+                    bail!("failed to create schedule job {index}: {outcome:?} {response:?}")
+                }
+            };
+            history.push(OpRecord {
+                client: RUNNER_CLIENT,
+                key: key.clone(),
+                create_name: key.is_none().then(|| name.clone()),
+                kind: OpKind::Create,
+                node,
+                invoke_us,
+                complete_us: endpoints.micros(),
+                outcome,
+            });
+            let found = match key {
+                Some(key) => Some(key),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let existing = list_jobs(endpoints).await?;
+                    existing
+                        .iter()
+                        .find(|(_, job)| job["name"].as_str() == Some(name.as_str()))
+                        .map(|(id, _)| id.clone())
+                }
+            };
+            if let Some(id) = found {
+                job.id = id;
+                break;
             }
         }
-        history.push(OpRecord {
-            client: RUNNER_CLIENT,
-            key: Some(job.id.clone()),
-            create_name: None,
-            kind: OpKind::Create,
-            node,
-            invoke_us,
-            complete_us: endpoints.micros(),
-            outcome,
-        });
+        if job.id.is_empty() {
+            bail!("failed to create schedule job {index} in 20 attempts");
+        }
         jobs.push(job);
     }
     Ok(jobs)

@@ -179,6 +179,10 @@ pub(crate) fn apply_command(
     command: &Command,
 ) -> Result<(Response, Changes), StoreError> {
     let mut state = Pending::new(trees);
+    let before = changed_job_id(command)
+        .map(|id| state.job(id))
+        .transpose()?
+        .flatten();
     let response = match command {
         Command::CreateJob { job } => create_job(&mut state, job)?,
         Command::UpdateJob {
@@ -206,22 +210,44 @@ pub(crate) fn apply_command(
         Command::RecordFires { intents } => fires::record_fires(&mut state, log_id, intents)?,
         Command::RecordOutcomes { outcomes } => outcomes::record_outcomes(&mut state, outcomes)?,
     };
-    let response = stamp_revision(&mut state, log_id, response);
+    let response = stamp_revision(&mut state, log_id, before.as_ref(), response);
     retention::prune_due_histories(&mut state)?;
     Ok((response, state.changes))
 }
 
-/// Sets the revision of a job that a client command created or changed: only those commands
-/// answer with `Response::Job`.
-fn stamp_revision(state: &mut Pending, log_id: &LogId, response: Response) -> Response {
-    match response {
-        Response::Job(mut job) => {
-            job.revision = log_id.index;
-            state.put_job((*job).clone());
-            Response::Job(job)
-        }
-        other => other,
+/// The job a client command changes, if it is not a create.
+fn changed_job_id(command: &Command) -> Option<&str> {
+    match command {
+        Command::UpdateJob { id, .. }
+        | Command::PauseJob { id, .. }
+        | Command::ResumeJob { id, .. } => Some(id),
+        _ => None,
     }
+}
+
+/// Sets the revision of a job that a client command created, or whose schedule, time zone,
+/// status or anchor it changed; only client commands answer with `Response::Job`. Other
+/// changes (a new name, say) keep the revision, so intents in flight stay valid.
+fn stamp_revision(
+    state: &mut Pending,
+    log_id: &LogId,
+    before: Option<&Job>,
+    response: Response,
+) -> Response {
+    let Response::Job(mut job) = response else {
+        return response;
+    };
+    let timing_changed = before.is_none_or(|old| {
+        old.spec.schedule != job.spec.schedule
+            || old.spec.time_zone != job.spec.time_zone
+            || old.status != job.status
+            || old.anchor != job.anchor
+    });
+    if timing_changed {
+        job.revision = log_id.index;
+        state.put_job((*job).clone());
+    }
+    Response::Job(job)
 }
 
 /// The stored state with the changes made so far by the command being applied.

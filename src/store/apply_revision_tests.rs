@@ -118,3 +118,28 @@ async fn failed_execution_is_retried_once() {
     assert_eq!(retry.id, Execution::derive_retry_id(&failed.id));
     assert_eq!(second, FireDecision::Duplicate(retry.id));
 }
+
+#[tokio::test]
+async fn rename_keeps_revision_and_fire_in_flight() {
+    let mut harness = Harness::new();
+    let created = harness.create(job("job-1")).await;
+    let mut fire = schedule_fire("job-1", 60_000, Some(120_000));
+    fire.job_revision = Some(created.revision);
+    let mut renamed = spec("0 0 * * *");
+    renamed.name = "renamed".to_string();
+    harness
+        .apply(Command::UpdateJob {
+            id: "job-1".to_string(),
+            spec: renamed,
+            status: None,
+            next_execution_time: None,
+            now: Timestamp(2_000),
+        })
+        .await;
+
+    assert_eq!(harness.job("job-1").revision, created.revision);
+    assert!(matches!(
+        harness.fire(fire).await,
+        FireDecision::Accepted(_)
+    ));
+}

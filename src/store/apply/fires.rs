@@ -117,11 +117,12 @@ fn skip_forbidden(
     fire: &FireIntent,
     open_id: ExecutionId,
 ) -> FireDecision {
-    job.stats.skipped_instants += 1;
+    // Only schedule instants count: a refused manual run or retry is answered with an error.
     if fire.cause == Cause::Schedule {
+        job.stats.skipped_instants += 1;
         advance_schedule(&mut job, fire);
+        state.put_job(job);
     }
-    state.put_job(job);
     skipped(SkipReason::ConcurrencyForbidden(open_id))
 }
 
