@@ -212,6 +212,13 @@ impl<C: Consensus> LeaderLoop<C> {
         if planted_bug::dispatch_before_commit() {
             self.dispatch_before_commit(&intents)?;
         }
+        // A leader cut off from its quorum would leave the intents waiting in its log, to commit
+        // and fire late when the quorum returns, past the misfire policy. The loop ends instead;
+        // the next one reloads the state and classifies the late instants.
+        self.fence
+            .confirm(&self.shared.consensus)
+            .await
+            .map_err(SchedulerError::LeadershipUnconfirmed)?;
         let command = crate::model::Command::RecordFires {
             intents: intents.clone(),
         };
