@@ -30,13 +30,13 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// A leader that has not heard from a quorum for this long rejects writes at once.
     pub quorum_ack_timeout: Duration,
-    /// Time a node that knows no leader waits for an election before it fails the call.
+    /// Time a node without a known leader waits for an election before it fails the call.
     pub leader_wait: Duration,
     /// Addresses that replace the membership's `peer_addr` when forwarding to the leader.
     pub peer_dial: PeerDial,
 }
 
-/// Why a cluster call failed. All but `Fatal` are worth retrying later.
+/// A failed cluster call. All but `Fatal` are worth retrying later.
 #[derive(thiserror::Error, Debug)]
 pub enum ClusterError {
     #[error("no leader elected after {waited_ms} ms: the cluster has no quorum; retry later")]
@@ -75,7 +75,7 @@ pub struct ClusterStatus {
     pub last_log_index: u64,
     /// Last log index covered by this node's latest snapshot; 0 when it has none.
     pub snapshot_index: u64,
-    /// Whether this node can serve calls: it knows a leader and, when it is the leader, has
+    /// Whether this node can serve calls: it has a known leader and, when it is the leader, has
     /// heard from a quorum within the quorum acknowledgement timeout.
     pub quorum_ok: bool,
     pub members: Vec<MemberStatus>,
@@ -93,7 +93,7 @@ pub struct ClusterClient {
 /// Cached peer clients by node id, each with the address it was built for.
 type PeerClients = HashMap<NodeId, (String, RaftPeerClient<Channel>)>;
 
-/// What one attempt at a write or read produced.
+/// The result of one attempt at a write or read.
 enum Attempt<T> {
     Done(T),
     /// The leader changed or was unreachable before the call was applied: try again.
@@ -165,8 +165,8 @@ impl ClusterClient {
 
     async fn wait_for_leader(&self, deadline: Instant) -> Result<NodeId, ClusterError> {
         let started = Instant::now();
-        // An election takes about one election timeout, so waiting longer than that for a
-        // leader only delays the answer when there is no quorum.
+        // An election normally ends within the configured wait (two maximum election
+        // timeouts), so waiting longer only delays the error when there is no quorum.
         let deadline = deadline.min(started + self.settings.leader_wait);
         let mut metrics = self.raft.metrics();
         loop {
