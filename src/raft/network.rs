@@ -103,10 +103,43 @@ fn status_to_rpc_error<E: std::error::Error>(
 ) -> RPCError<NodeId, NodeInfo, RaftError<NodeId, E>> {
     let error = TransportError(format!("{}: {}", status.code(), status.message()));
     match status.code() {
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+        // The peer service itself never answers UNKNOWN: tonic reports a refused or broken
+        // connection that way ("transport error"). Treating it as unreachable gives openraft's
+        // back-off, instead of a retry and a warning per attempt while a peer is down.
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
             RPCError::Unreachable(Unreachable::new(&error))
         }
         _ => RPCError::Network(NetworkError::new(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(code: tonic::Code) -> RPCError<NodeId, NodeInfo, RaftError<NodeId>> {
+        status_to_rpc_error(tonic::Status::new(code, "transport error"))
+    }
+
+    #[test]
+    fn transport_errors_back_off() {
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::Unknown,
+        ] {
+            let error = classify(code);
+            assert!(
+                matches!(error, RPCError::Unreachable(_)),
+                "{code:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_statuses_retry_at_once() {
+        let error = classify(tonic::Code::InvalidArgument);
+        assert!(matches!(error, RPCError::Network(_)), "{error:?}");
     }
 }
 
