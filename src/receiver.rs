@@ -34,12 +34,12 @@ impl RecordedRequest {
     }
 }
 
-/// How the receiver answers.
+/// How the receiver responds.
 #[derive(Clone, Debug)]
 pub struct Behaviour {
-    /// Status code of every answer.
+    /// Status code of every response.
     pub status: u16,
-    /// Delay before answering.
+    /// Delay before responding.
     pub delay: Duration,
     /// Print one line per request on standard output.
     pub print: bool,

@@ -116,9 +116,9 @@ pub enum OutcomeResult {
     Success { status_code: u16, body: String },
     /// The attempt failed.
     Failure {
-        /// Status code, when the target answered.
+        /// Status code, when the target sent a response.
         status_code: Option<u16>,
-        /// Response body, when the target answered.
+        /// Response body, when the target sent a response.
         body: Option<String>,
         /// What went wrong, for the execution record.
         error: String,
@@ -128,7 +128,7 @@ pub enum OutcomeResult {
     },
 }
 
-/// The state machine's answer to one command.
+/// The state machine's response to one command.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// A job after the change.

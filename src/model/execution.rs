@@ -34,7 +34,7 @@ impl Cause {
     }
 }
 
-/// Where an execution stands.
+/// The state of an execution.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExecutionStatus {
     /// An attempt was committed and has no committed outcome yet.
@@ -97,7 +97,7 @@ pub struct Execution {
     pub start_time: Timestamp,
     /// When the final outcome was committed.
     pub end_time: Option<Timestamp>,
-    /// Where the execution stands.
+    /// The state of the execution.
     pub status: ExecutionStatus,
     /// Attempts started so far (1 after the first dispatch).
     pub attempt_count: u32,

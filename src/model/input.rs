@@ -52,7 +52,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    /// Builds an error for `field` holding `value`; `expected` says what is accepted.
+    /// Builds an error for `field` holding `value`; `expected` describes what is accepted.
     pub fn new(field: &str, value: impl std::fmt::Display, expected: &str) -> Self {
         let value = shorten(&value.to_string());
         ValidationError {

@@ -103,7 +103,7 @@ fn status_to_rpc_error<E: std::error::Error>(
 ) -> RPCError<NodeId, NodeInfo, RaftError<NodeId, E>> {
     let error = TransportError(format!("{}: {}", status.code(), status.message()));
     match status.code() {
-        // The peer service itself never answers UNKNOWN: tonic reports a refused or broken
+        // The peer service itself never returns UNKNOWN: tonic reports a refused or broken
         // connection that way ("transport error"). Treating it as unreachable gives openraft's
         // back-off, instead of a retry and a warning per attempt while a peer is down.
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {

@@ -14,7 +14,7 @@ use crate::raft_types::{NodeId, NodeInfo, Raft};
 /// Why a forwarded write was not applied by the node it was sent to.
 #[derive(Serialize, Deserialize, thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum ForwardError {
-    /// The receiving node is not the leader; `leader_id` is the leader it knows of.
+    /// The receiving node is not the leader; `leader_id` is the leader it last saw.
     #[error("node {node_id} is not the leader")]
     NotLeader {
         node_id: NodeId,

@@ -117,7 +117,7 @@ fn skip_forbidden(
     fire: &FireIntent,
     open_id: ExecutionId,
 ) -> FireDecision {
-    // Only schedule instants count: a refused manual run or retry is answered with an error.
+    // Only schedule instants count: a rejected manual run or retry gets an error response.
     if fire.cause == Cause::Schedule {
         job.stats.skipped_instants += 1;
         advance_schedule(&mut job, fire);
