@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod net;
 pub mod node;
 pub mod raft;
 pub mod raft_types;

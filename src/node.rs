@@ -6,18 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 
-use crate::api::{self, ApiService};
+use crate::api::{self, ApiService, IdSource};
 use crate::config::NodeConfig;
+use crate::net::{self, Accept, Tcp, Transport};
 use crate::raft::{
     ClientSettings, ClusterClient, PeerDial, PeerNetworkFactory, PeerService,
     bootstrap_when_reachable, peer_server,
 };
 use crate::raft_types::Raft;
-use crate::scheduler::{Clock, CoreConfig, SchedulerConfig, SchedulerRuntime, SystemClock};
-use crate::store::{self, StoreConfig};
-use crate::trigger::HttpDispatcher;
+use crate::scheduler::runtime::planted_bug_from_env;
+use crate::scheduler::{
+    Clock, CoreConfig, JitterSource, SchedulerConfig, SchedulerRuntime, SystemClock,
+};
+use crate::store::{self, LogStore, MemoryDisk, StateMachineStore, StateReader, StoreConfig};
+use crate::trigger::{Dispatch, HttpDispatcher};
 
 /// Time allowed to open a TCP connection to another node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -53,8 +56,66 @@ pub fn scheduler_config(config: &NodeConfig) -> SchedulerConfig {
     }
 }
 
-/// Runs a node until `shutdown` completes, then stops it.
+/// Where a node keeps its log and state machine.
+pub enum Storage {
+    /// sled files in the configured `data_dir`.
+    Disk,
+    /// A store in memory that outlives the node, for the deterministic simulation.
+    Memory(MemoryDisk),
+}
+
+/// What a node takes from the machine it runs on. [`Platform::system`] is the real machine;
+/// the deterministic simulation passes simulated sockets, clock, targets and randomness, so
+/// that [`run_on`] runs the same code in both.
+pub struct Platform {
+    /// Every listener and outgoing connection.
+    pub transport: Arc<dyn Transport>,
+    /// The wall clock of the API and the scheduler.
+    pub clock: Arc<dyn Clock>,
+    /// Sends the attempts the scheduler dispatches.
+    pub dispatcher: Arc<dyn Dispatch>,
+    pub storage: Storage,
+    /// Ids of new jobs.
+    pub new_job_id: IdSource,
+    /// The random share of each outcome's retry jitter.
+    pub jitter: JitterSource,
+    /// Enables the planted dispatch-before-commit bug; chaos tests only.
+    pub dispatch_before_commit: bool,
+}
+
+impl Platform {
+    /// Returns the real machine: TCP, the system clock, HTTP targets, sled files and the
+    /// planted bug only when `RAFTCRON_PLANTED_BUG` selects it.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn system(node_id: u64) -> anyhow::Result<Platform> {
+        let dispatcher = HttpDispatcher::new(node_id).context("failed to build the HTTP client")?;
+        let jitter: JitterSource = Arc::new(crate::scheduler::runtime::draw_jitter_sample);
+        Ok(Platform {
+            transport: Tcp::shared(),
+            clock: Arc::new(SystemClock),
+            dispatcher: Arc::new(dispatcher),
+            storage: Storage::Disk,
+            new_job_id: api::random_ids(),
+            jitter,
+            dispatch_before_commit: planted_bug_from_env(),
+        })
+    }
+}
+
+/// Runs a node on the real machine until `shutdown` completes, then stops it.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    config.validate()?;
+    run_on(Platform::system(config.node_id)?, config, shutdown).await
+}
+
+/// Runs a node on `platform` until `shutdown` completes, then stops it.
+pub async fn run_on(
+    platform: Platform,
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     config.validate()?;
     let member = config.this_member()?.clone();
     let client_bind = config
@@ -67,24 +128,23 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         .unwrap_or(member.peer_addr.clone());
 
     // Bind both ports first, so a port in use fails the start before any state is touched.
-    let peer_listener = TcpListener::bind(&peer_bind)
+    let transport = platform.transport;
+    let peer_listener = transport
+        .bind(&peer_bind)
         .await
         .with_context(|| format!("failed to bind peer address {peer_bind}"))?;
-    let client_listener = TcpListener::bind(&client_bind)
+    let client_listener = transport
+        .bind(&client_bind)
         .await
         .with_context(|| format!("failed to bind client address {client_bind}"))?;
 
-    let store_config = StoreConfig {
-        cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,
-        fsync: config.storage.fsync,
-    };
-    let (log_store, state_machine, reader) = store::open(&config.data_dir, &store_config)
-        .with_context(|| format!("failed to open data dir {}", config.data_dir.display()))?;
+    let (log_store, state_machine, reader) = open_store(&platform.storage, &config)?;
 
     let peer_dial = PeerDial(config.peer_dial_addresses()?);
     let network = PeerNetworkFactory {
         connect_timeout: CONNECT_TIMEOUT,
         peer_dial: peer_dial.clone(),
+        transport: Arc::clone(&transport),
     };
     let raft_config = Arc::new(raft_config(&config)?);
     let raft = Raft::new(
@@ -104,36 +164,43 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
         quorum_ack_timeout: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
         leader_wait: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
         peer_dial: peer_dial.clone(),
+        transport: Arc::clone(&transport),
     };
     let cluster = ClusterClient::new(raft.clone(), config.node_id, settings);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = platform.clock;
     let api_clock = clock.clone();
-    let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()));
+    let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()))
+        .with_job_ids(platform.new_job_id);
     let (stop_client, client_stopped) = tokio::sync::oneshot::channel::<()>();
     let client_task = tokio::spawn(async move {
         let router = api::router(api);
-        axum::serve(client_listener, router)
+        axum::serve(net::AxumListener(client_listener), router)
             .with_graceful_shutdown(async {
                 let _ = client_stopped.await;
             })
             .await
     });
 
-    let dispatcher =
-        HttpDispatcher::new(config.node_id).context("failed to build the HTTP client")?;
-    let scheduler = SchedulerRuntime::spawn(
+    let scheduler_config = SchedulerConfig {
+        dispatch_before_commit: platform.dispatch_before_commit,
+        ..scheduler_config(&config)
+    };
+    let scheduler = SchedulerRuntime::new(
         config.node_id,
         raft.clone(),
         reader,
-        dispatcher,
+        platform.dispatcher,
         clock,
-        scheduler_config(&config),
-    );
+        scheduler_config,
+    )
+    .with_jitter(platform.jitter)
+    .start();
     tokio::spawn(bootstrap_when_reachable(
         raft.clone(),
         config.node_id,
         config.membership(),
         peer_dial,
+        transport,
     ));
     tracing::info!(node.id = config.node_id, client = %client_bind, peer = %peer_bind, "node started");
 
@@ -150,12 +217,30 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyh
     Ok(())
 }
 
+/// Opens the node's store: sled files in `data_dir`, or the memory store of a simulation.
+fn open_store(
+    storage: &Storage,
+    config: &NodeConfig,
+) -> anyhow::Result<(LogStore, StateMachineStore, StateReader)> {
+    match storage {
+        Storage::Disk => {
+            let store_config = StoreConfig {
+                cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,
+                fsync: config.storage.fsync,
+            };
+            store::open(&config.data_dir, &store_config)
+                .with_context(|| format!("failed to open data dir {}", config.data_dir.display()))
+        }
+        Storage::Memory(disk) => disk.open().context("failed to open the memory store"),
+    }
+}
+
 fn spawn_peer_server(
     raft: Raft,
     node_id: u64,
-    listener: TcpListener,
+    listener: Box<dyn Accept>,
 ) -> tokio::task::JoinHandle<()> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = net::incoming(listener);
     tokio::spawn(async move {
         let result = tonic::transport::Server::builder()
             .add_service(peer_server(PeerService::new(raft, node_id)))

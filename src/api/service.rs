@@ -34,6 +34,14 @@ pub fn system_clock() -> Clock {
     Arc::new(|| Timestamp::from_datetime(Utc::now()))
 }
 
+/// A source of new job ids.
+pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Returns an [`IdSource`] of random UUID v4 strings.
+pub fn random_ids() -> IdSource {
+    Arc::new(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// One page of a list, with the paging it was read with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listing<T> {
@@ -63,6 +71,7 @@ pub struct ApiService {
     cluster: Arc<dyn Cluster>,
     state: Arc<dyn StateView>,
     clock: Clock,
+    new_job_id: IdSource,
 }
 
 impl ApiService {
@@ -81,7 +90,14 @@ impl ApiService {
             cluster,
             state,
             clock,
+            new_job_id: random_ids(),
         }
+    }
+
+    /// Replaces the source of new job ids, for example with a seeded one in a simulation.
+    pub fn with_job_ids(mut self, new_job_id: IdSource) -> Self {
+        self.new_job_id = new_job_id;
+        self
     }
 
     /// Returns this node's view of the cluster.

@@ -15,6 +15,7 @@ use super::pb::raft_peer_client::RaftPeerClient;
 use super::pb::{Payload, ReadIndexRequest};
 use super::server::ForwardError;
 use super::{PeerDial, peer_channel};
+use crate::net::Transport;
 use crate::model::{Command, Response};
 use crate::raft_types::{NodeId, NodeInfo, Raft};
 
@@ -34,6 +35,8 @@ pub struct ClientSettings {
     pub leader_wait: Duration,
     /// Addresses that replace the membership's `peer_addr` when forwarding to the leader.
     pub peer_dial: PeerDial,
+    /// Opens the connections.
+    pub transport: Arc<dyn Transport>,
 }
 
 /// A failed cluster call. All but `Fatal` are worth retrying later.
@@ -331,7 +334,7 @@ impl ClusterClient {
         {
             return Some(client.clone());
         }
-        let channel = peer_channel(&address, self.settings.connect_timeout).ok()?;
+        let channel = peer_channel(&address, self.settings.connect_timeout, &self.settings.transport).ok()?;
         let client = super::peer_client(channel);
         peers.insert(leader, (address, client.clone()));
         Some(client)

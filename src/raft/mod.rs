@@ -13,10 +13,15 @@ pub mod pb {
 }
 
 use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
+use http::Uri;
+use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::net::Transport;
 use crate::raft_types::NodeId;
 
 pub use bootstrap::bootstrap_when_reachable;
@@ -41,17 +46,28 @@ impl PeerDial {
     }
 }
 
-/// Builds a lazily connected channel to a peer's `host:port`.
+/// Builds a channel to a peer's `host:port` that connects through `transport` when first
+/// used.
 pub(crate) fn peer_channel(
     address: &str,
     connect_timeout: Duration,
+    transport: &Arc<dyn Transport>,
 ) -> Result<Channel, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
-    Ok(endpoint.connect_lazy())
+    let transport = Arc::clone(transport);
+    let connector = tower::service_fn(move |uri: Uri| {
+        let transport = Arc::clone(&transport);
+        async move {
+            let authority = uri.authority().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("no host in {uri}"))
+            })?;
+            transport.connect(authority.as_str()).await.map(TokioIo::new)
+        }
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
 /// Wraps a channel in a peer client that accepts messages up to [`MAX_PEER_MESSAGE_BYTES`].

@@ -1,5 +1,6 @@
 //! The Raft network: openraft's outgoing RPCs sent to other nodes' peer service over gRPC.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -18,6 +19,7 @@ use super::codec;
 use super::pb::Payload;
 use super::pb::raft_peer_client::RaftPeerClient;
 use super::{PeerDial, peer_channel};
+use crate::net::Transport;
 use crate::raft_types::{NodeId, NodeInfo, TypeConfig};
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -30,6 +32,8 @@ pub struct PeerNetworkFactory {
     pub connect_timeout: Duration,
     /// Addresses that replace the membership's `peer_addr` when dialing.
     pub peer_dial: PeerDial,
+    /// Opens the connections.
+    pub transport: Arc<dyn Transport>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
@@ -37,7 +41,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerConnection {
         let address = self.peer_dial.address(target, &node.peer_addr);
-        let client = peer_channel(address, self.connect_timeout)
+        let client = peer_channel(address, self.connect_timeout, &self.transport)
             .map(super::peer_client)
             .map_err(|error| error.to_string());
         PeerConnection { target, client }

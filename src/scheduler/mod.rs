@@ -14,6 +14,6 @@ pub mod runtime;
 pub use self::core::{CoreConfig, NextInstant, SchedulerCore};
 pub use self::next_instant::next_instant;
 pub use self::runtime::{
-    Clock, Consensus, ConsensusError, FenceError, SchedulerConfig, SchedulerError, SchedulerHandle,
-    SchedulerRuntime, SystemClock,
+    Clock, Consensus, ConsensusError, FenceError, JitterSource, SchedulerConfig, SchedulerError,
+    SchedulerHandle, SchedulerRuntime, SystemClock,
 };

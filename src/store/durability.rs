@@ -26,7 +26,8 @@ use super::error::StoreError;
 /// Flushes sled and, when enabled, syncs its files to stable storage.
 #[derive(Clone)]
 pub(crate) struct Durability {
-    db: sled::Db,
+    /// `None` for a store kept in memory, which has nothing to flush.
+    db: Option<sled::Db>,
     /// `None` when `fsync` is off: then only sled's flush runs.
     files: Option<Arc<SledFiles>>,
 }
@@ -48,7 +49,18 @@ impl Durability {
         } else {
             None
         };
-        Ok(Durability { db, files })
+        Ok(Durability {
+            db: Some(db),
+            files,
+        })
+    }
+
+    /// Returns the durability of a store kept in memory: [`Durability::persist`] does nothing.
+    pub(crate) fn in_memory() -> Self {
+        Durability {
+            db: None,
+            files: None,
+        }
     }
 
     /// Makes every write made so far durable: sled's flush, then `fdatasync` when enabled.
@@ -56,7 +68,10 @@ impl Durability {
     /// Cancel safety: dropping the future leaves writes made but maybe not durable, like any
     /// write before a flush.
     pub(crate) async fn persist(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        db.flush_async().await?;
         if let Some(files) = &self.files {
             let files = Arc::clone(files);
             tokio::task::spawn_blocking(move || files.sync()).await??;

@@ -87,12 +87,54 @@ pub fn open(
             source,
         })?;
     check_layout(&db, dir)?;
-
     let durability = Durability::open(db.clone(), dir, config.fsync)?;
-    let trees = StateTrees::open(&db)?;
+    assemble(&db, durability)
+}
+
+/// A store kept in memory for the deterministic simulation: the same sled trees and code as
+/// [`open`], in sled's temporary mode (on Linux a file under `/dev/shm`, removed when the
+/// last handle is dropped) without a flusher thread, and never flushed or synced.
+///
+/// Clones share the data. A simulated node that crashes and restarts reopens the clone its
+/// harness kept, as a process reopens its data directory, and finds every write it made: the
+/// simulation does not model writes lost before a flush.
+#[derive(Clone)]
+pub struct MemoryDisk {
+    db: sled::Db,
+}
+
+impl MemoryDisk {
+    /// Creates an empty store.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when sled cannot create its temporary file.
+    pub fn new() -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: "(temporary)".into(),
+                source,
+            })?;
+        check_layout(&db, Path::new("(temporary)"))?;
+        Ok(MemoryDisk { db })
+    }
+
+    /// Opens the store's handles, as [`open`] does for a directory.
+    pub fn open(&self) -> Result<(LogStore, StateMachineStore, StateReader), StoreError> {
+        assemble(&self.db, Durability::in_memory())
+    }
+}
+
+fn assemble(
+    db: &sled::Db,
+    durability: Durability,
+) -> Result<(LogStore, StateMachineStore, StateReader), StoreError> {
+    let trees = StateTrees::open(db)?;
     let (events, _) = broadcast::channel(events::EVENT_CHANNEL_CAPACITY);
 
-    let log_store = LogStore::new(&db, durability.clone())?;
+    let log_store = LogStore::new(db, durability.clone())?;
     let state_machine = StateMachineStore::new(trees.clone(), durability, events.clone());
     let reader = StateReader::new(trees, events);
     Ok((log_store, state_machine, reader))

@@ -102,7 +102,10 @@ impl Target {
 
 /// Builds the request headers: the job's own, then raftcron's, which replace any job header of
 /// the same name.
-fn request_headers(
+///
+/// # Errors
+/// A message naming the header when a job header's name or value is not a valid HTTP one.
+pub fn request_headers(
     http: &HttpTrigger,
     execution: &Execution,
     node_id: u64,

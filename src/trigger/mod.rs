@@ -20,7 +20,28 @@
 mod body;
 mod http;
 
-pub use self::http::{HttpDispatcher, USER_AGENT};
+use async_trait::async_trait;
+
+use crate::model::{Execution, Job, OutcomeResult};
+
+pub use self::http::{HttpDispatcher, USER_AGENT, request_headers};
+
+/// Sends one attempt of an execution and returns its outcome. [`HttpDispatcher`] is the real
+/// one; the deterministic simulation records requests instead of sending them.
+#[async_trait]
+pub trait Dispatch: Send + Sync + 'static {
+    /// Sends one attempt of `execution` to `job`'s target.
+    ///
+    /// Cancel safety: dropping the future aborts the attempt, and nothing is recorded.
+    async fn dispatch(&self, job: &Job, execution: &Execution) -> OutcomeResult;
+}
+
+#[async_trait]
+impl Dispatch for HttpDispatcher {
+    async fn dispatch(&self, job: &Job, execution: &Execution) -> OutcomeResult {
+        HttpDispatcher::dispatch(self, job, execution).await
+    }
+}
 
 /// Errors of the trigger layer.
 #[derive(thiserror::Error, Debug)]

@@ -1,7 +1,5 @@
 //! Job calls: create, read, list, update, pause, resume and delete.
 
-use uuid::Uuid;
-
 use crate::model::{Command, Job, JobInput, JobSpec, JobStats, JobStatus, Response, Timestamp};
 use crate::store::JobFilter;
 
@@ -10,7 +8,8 @@ use super::{ApiService, Listing, expect_job, require_id, unexpected};
 use crate::api::error::ApiError;
 
 impl ApiService {
-    /// Validates `input` and stores a new job with a fresh UUID v4 id.
+    /// Validates `input` and stores a new job with a fresh id (a UUID v4 unless the service
+    /// was given another source).
     ///
     /// An ACTIVE job gets its first instant after now; a PAUSED or DISABLED one gets none.
     pub async fn create_job(&self, input: JobInput) -> Result<Job, ApiError> {
@@ -22,7 +21,7 @@ impl ApiService {
         };
         let job = Job {
             revision: 0,
-            id: Uuid::new_v4().to_string(),
+            id: (self.new_job_id)(),
             spec,
             status,
             anchor: now,

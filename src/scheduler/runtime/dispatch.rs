@@ -61,13 +61,13 @@ pub(super) async fn send_attempt<C: Consensus>(
         attempt: execution.attempt_count,
         finished_at: shared.clock.now(),
         result,
-        jitter_sample: draw_jitter_sample(),
+        jitter_sample: (shared.jitter)(),
     })
 }
 
 /// Draws the random share of a retry delay's jitter, from 0 to 1000. The runtime draws it and
 /// the outcome carries it, so applying the outcome stays deterministic.
-pub(super) fn draw_jitter_sample() -> u16 {
+pub fn draw_jitter_sample() -> u16 {
     rand::rng().random_range(0..=1000)
 }
 

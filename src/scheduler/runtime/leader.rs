@@ -209,7 +209,7 @@ impl<C: Consensus> LeaderLoop<C> {
         &mut self,
         intents: Vec<Intent>,
     ) -> Result<Vec<Command>, SchedulerError> {
-        if planted_bug::dispatch_before_commit() {
+        if self.shared.config.dispatch_before_commit {
             self.dispatch_before_commit(&intents)?;
         }
         // A leader cut off from its quorum would leave the intents waiting in its log, to commit

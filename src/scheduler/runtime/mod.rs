@@ -35,13 +35,19 @@ use tracing::{Instrument, info, info_span, warn};
 pub use self::clock::{Clock, SystemClock};
 pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
 pub use self::fence::FenceError;
-pub use self::planted_bug::{DISPATCH_BEFORE_COMMIT, ENV_VAR as PLANTED_BUG_ENV_VAR};
+pub use self::dispatch::draw_jitter_sample;
+pub use self::planted_bug::{
+    DISPATCH_BEFORE_COMMIT, ENV_VAR as PLANTED_BUG_ENV_VAR, from_env as planted_bug_from_env,
+};
 
 use self::leader::LeaderLoop;
 use crate::raft_types::NodeId;
 use crate::scheduler::core::{CoreConfig, NextInstant};
 use crate::store::{StateReader, StoreError};
-use crate::trigger::HttpDispatcher;
+use crate::trigger::Dispatch;
+
+/// A source of jitter samples, each from 0 to 1000.
+pub type JitterSource = Arc<dyn Fn() -> u16 + Send + Sync>;
 
 /// Settings of the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +68,8 @@ pub struct SchedulerConfig {
     pub proposal_retry_delay: Duration,
     /// Delay before the leader loop is restarted after an error while this node still leads.
     pub restart_delay: Duration,
+    /// Enables the planted dispatch-before-commit bug (`planted_bug.rs`); chaos tests only.
+    pub dispatch_before_commit: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -75,6 +83,7 @@ impl Default for SchedulerConfig {
             proposal_timeout: Duration::from_secs(10),
             proposal_retry_delay: Duration::from_secs(1),
             restart_delay: Duration::from_secs(1),
+            dispatch_before_commit: false,
         }
     }
 }
@@ -108,9 +117,11 @@ struct Shared<C> {
     node_id: NodeId,
     consensus: C,
     state: StateReader,
-    dispatcher: HttpDispatcher,
+    dispatcher: Arc<dyn Dispatch>,
     clock: Arc<dyn Clock>,
     schedule: Arc<dyn NextInstant>,
+    /// Draws the random share of each outcome's retry jitter, from 0 to 1000.
+    jitter: JitterSource,
     config: SchedulerConfig,
     /// The term whose state the current leader loop has loaded, `None` while not leading.
     loaded_term: watch::Sender<Option<u64>>,
@@ -128,7 +139,7 @@ impl<C: Consensus> SchedulerRuntime<C> {
         node_id: NodeId,
         consensus: C,
         state: StateReader,
-        dispatcher: HttpDispatcher,
+        dispatcher: Arc<dyn Dispatch>,
         clock: Arc<dyn Clock>,
         config: SchedulerConfig,
     ) -> Self {
@@ -139,6 +150,7 @@ impl<C: Consensus> SchedulerRuntime<C> {
             dispatcher,
             clock,
             schedule: Arc::new(crate::scheduler::next_instant),
+            jitter: Arc::new(dispatch::draw_jitter_sample),
             config,
             loaded_term: watch::Sender::new(None),
         };
@@ -151,12 +163,18 @@ impl<C: Consensus> SchedulerRuntime<C> {
         self
     }
 
+    /// Replaces the source of jitter samples, for example with a seeded one in a simulation.
+    pub fn with_jitter(mut self, jitter: JitterSource) -> Self {
+        self.shared.jitter = jitter;
+        self
+    }
+
     /// Builds and starts a runtime in one step; see [`SchedulerRuntime::new`].
     pub fn spawn(
         node_id: NodeId,
         consensus: C,
         state: StateReader,
-        dispatcher: HttpDispatcher,
+        dispatcher: Arc<dyn Dispatch>,
         clock: Arc<dyn Clock>,
         config: SchedulerConfig,
     ) -> SchedulerHandle {
@@ -166,8 +184,9 @@ impl<C: Consensus> SchedulerRuntime<C> {
     /// Starts the supervisor task on the current tokio runtime.
     pub fn start(self) -> SchedulerHandle {
         let (stop, stopped) = watch::channel(());
-        // Reads RAFTCRON_PLANTED_BUG once, at start, and logs it when set.
-        planted_bug::dispatch_before_commit();
+        if self.shared.config.dispatch_before_commit {
+            planted_bug::warn_enabled();
+        }
         let node_id = self.shared.node_id;
         let span = info_span!("scheduler", node.id = node_id);
         let loaded_term = self.shared.loaded_term.subscribe();

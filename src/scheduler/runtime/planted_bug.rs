@@ -1,13 +1,12 @@
 //! A deliberate ordering bug that the chaos checker (`raftcron chaos --planted-bug`) must catch.
 //!
-//! With `RAFTCRON_PLANTED_BUG=dispatch-before-commit` in a node's environment, its leader loop
+//! With `RAFTCRON_PLANTED_BUG=dispatch-before-commit` in a node's environment (or
+//! [`super::SchedulerConfig::dispatch_before_commit`] set by a simulation), its leader loop
 //! sends each new schedule fire as soon as it proposes the fire intent, before the intent is
 //! committed, and skips the dispatch that would follow the commit. The request carries a
 //! guessed fencing token (the next log index), and it is sent even when the state machine
 //! later rejects the intent (FORBID overlap, a stale revision) or the entry is never committed
 //! (the leader lost a partition). Never set it outside chaos runs.
-
-use std::sync::OnceLock;
 
 use tracing::warn;
 
@@ -18,19 +17,11 @@ pub const ENV_VAR: &str = "RAFTCRON_PLANTED_BUG";
 /// The value of [`ENV_VAR`] that enables dispatch before commit.
 pub const DISPATCH_BEFORE_COMMIT: &str = "dispatch-before-commit";
 
-/// Returns whether dispatch before commit is enabled. The variable is read once, by the first
-/// call (the scheduler's start), and an enabled bug is logged at warn.
-pub(super) fn dispatch_before_commit() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| match std::env::var(ENV_VAR) {
-        Ok(value) if value == DISPATCH_BEFORE_COMMIT => {
-            warn!(
-                planted_bug = DISPATCH_BEFORE_COMMIT,
-                "PLANTED BUG ENABLED: the leader sends fires before their intents commit; \
-                 for chaos testing only"
-            );
-            true
-        }
+/// Reads [`ENV_VAR`] and returns whether it enables dispatch before commit. An unknown value
+/// is logged at warn and ignored.
+pub fn from_env() -> bool {
+    match std::env::var(ENV_VAR) {
+        Ok(value) if value == DISPATCH_BEFORE_COMMIT => true,
         Ok(value) => {
             warn!(
                 planted_bug = %value,
@@ -39,7 +30,16 @@ pub(super) fn dispatch_before_commit() -> bool {
             false
         }
         Err(_) => false,
-    })
+    }
+}
+
+/// Logs at warn that the bug is enabled.
+pub(super) fn warn_enabled() {
+    warn!(
+        planted_bug = DISPATCH_BEFORE_COMMIT,
+        "PLANTED BUG ENABLED: the leader sends fires before their intents commit; \
+         for chaos testing only"
+    );
 }
 
 /// Builds the execution the state machine would store for `fire` if it accepted it as the

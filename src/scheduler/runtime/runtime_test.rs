@@ -236,7 +236,7 @@ impl Cluster {
             NODE,
             raft.clone(),
             reader.clone(),
-            HttpDispatcher::new(NODE).unwrap(),
+            Arc::new(HttpDispatcher::new(NODE).unwrap()),
             Arc::new(SystemClock),
             scheduler,
         )
