@@ -1,5 +1,5 @@
-//! Tests of the store as openraft uses it: openraft's storage suite, recovery after reopening
-//! the directory and snapshots. The `fsync` cost is measured by `benches/store_append.rs`.
+//! Tests of the store as openraft uses it: openraft's storage suite on disk and in memory,
+//! recovery after reopening the directory and snapshots. The `fsync` cost is measured by `benches/store_append.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,7 +12,7 @@ use openraft::{
 use tempfile::TempDir;
 
 use super::test_support::{TestStore, command_entry, job, log_id, open_temp_store, test_config};
-use super::{LogStore, StateEvent, StateMachineStore, StateReader, StoreError};
+use super::{LogStore, MemoryDisk, StateEvent, StateMachineStore, StateReader, StoreError};
 use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
 use crate::raft_types::{StorageError, TypeConfig};
 
@@ -35,6 +35,25 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for TempDirS
 #[test]
 fn openraft_storage_suite() {
     Suite::test_all(TempDirStoreBuilder).unwrap();
+}
+
+/// Opens a fresh memory store for each of openraft's suite tests.
+struct MemoryStoreBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, MemoryDisk> for MemoryStoreBuilder {
+    async fn build(&self) -> Result<(MemoryDisk, LogStore, StateMachineStore), StorageError> {
+        let to_storage_error =
+            |error: StoreError| error.into_storage_error(ErrorSubject::Store, ErrorVerb::Read);
+        let disk = MemoryDisk::new().map_err(to_storage_error)?;
+        let (log, state_machine, _reader) = disk.open().map_err(to_storage_error)?;
+        Ok((disk, log, state_machine))
+    }
+}
+
+/// The memory store of the simulation passes the same suite as the store on disk.
+#[test]
+fn openraft_storage_suite_in_memory() {
+    Suite::test_all(MemoryStoreBuilder).unwrap();
 }
 
 fn open_in(dir: &Path) -> (LogStore, StateMachineStore, StateReader) {
@@ -120,6 +139,27 @@ async fn reopen_recovers_vote_log_and_state() {
     assert_eq!(reader.last_applied().unwrap(), Some(log_id(1, 4)));
     assert!(reader.get_job("job-b").unwrap().is_some());
     assert_eq!(reader.open_executions().unwrap().len(), 1);
+    assert_eq!(reader.state_digest().unwrap(), digest);
+}
+
+#[tokio::test]
+async fn memory_store_reopen_keeps_state() {
+    let disk = MemoryDisk::new().unwrap();
+    let vote = Vote::new_committed(4, 2);
+    let digest;
+    {
+        let (mut log, mut state_machine, reader) = disk.open().unwrap();
+        log.save_vote(&vote).await.unwrap();
+        append_and_apply(&mut log, &mut state_machine, first_entries()).await;
+        digest = reader.state_digest().unwrap();
+    }
+
+    let (mut log, _state_machine, reader) = disk.open().unwrap();
+
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id(1, 4)));
+    assert_eq!(reader.last_applied().unwrap(), Some(log_id(1, 4)));
     assert_eq!(reader.state_digest().unwrap(), digest);
 }
 
