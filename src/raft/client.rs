@@ -15,8 +15,8 @@ use super::pb::raft_peer_client::RaftPeerClient;
 use super::pb::{Payload, ReadIndexRequest};
 use super::server::ForwardError;
 use super::{PeerDial, peer_channel};
-use crate::net::Transport;
 use crate::model::{Command, Response};
+use crate::net::Transport;
 use crate::raft_types::{NodeId, NodeInfo, Raft};
 
 /// Pause between attempts while the leader changes.
@@ -334,7 +334,12 @@ impl ClusterClient {
         {
             return Some(client.clone());
         }
-        let channel = peer_channel(&address, self.settings.connect_timeout, &self.settings.transport).ok()?;
+        let channel = peer_channel(
+            &address,
+            self.settings.connect_timeout,
+            &self.settings.transport,
+        )
+        .ok()?;
         let client = super::peer_client(channel);
         peers.insert(leader, (address, client.clone()));
         Some(client)

@@ -64,7 +64,10 @@ pub(crate) fn peer_channel(
             let authority = uri.authority().ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("no host in {uri}"))
             })?;
-            transport.connect(authority.as_str()).await.map(TokioIo::new)
+            transport
+                .connect(authority.as_str())
+                .await
+                .map(TokioIo::new)
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connector))

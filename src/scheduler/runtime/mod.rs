@@ -34,8 +34,8 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use self::clock::{Clock, SystemClock};
 pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
-pub use self::fence::FenceError;
 pub use self::dispatch::draw_jitter_sample;
+pub use self::fence::FenceError;
 pub use self::planted_bug::{
     DISPATCH_BEFORE_COMMIT, ENV_VAR as PLANTED_BUG_ENV_VAR, from_env as planted_bug_from_env,
 };
