@@ -10,6 +10,7 @@ pub mod model;
 pub mod net;
 pub mod node;
 pub mod raft;
+pub mod raft_runtime;
 pub mod raft_types;
 pub mod receiver;
 pub mod schedule;

@@ -33,6 +33,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = NodeInfo,
         SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = crate::raft_runtime::RaftRuntime,
 );
 
 /// The Raft handle used throughout the node.
