@@ -250,6 +250,29 @@ fn schedule_fires(decided: &[Decided], job_id: &str) -> BTreeMap<i64, usize> {
     fires
 }
 
+/// Returns when the last decision of a SCHEDULE execution of `job_id` at `instant` was made
+/// (its `startTime`, wall clock in ms).
+fn latest_decision_ms(decided: &[Decided], job_id: &str, instant: i64) -> i64 {
+    decided
+        .iter()
+        .filter(|d| d.job_id == job_id && d.cause == "SCHEDULE" && d.scheduled_ms == instant)
+        .map(|d| d.decided_ms)
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+/// Returns when the response of the last successful pause of `job_id` in the history came
+/// back, wall clock in ms.
+fn pause_acknowledged_ms(observations: &Observations, job_id: &str) -> Option<i64> {
+    observations
+        .history
+        .iter()
+        .filter(|record| record.key.as_deref() == Some(job_id))
+        .filter(|record| record.kind == OpKind::Pause && matches!(record.outcome, Outcome::Ok(_)))
+        .max_by_key(|record| record.invoke_us)
+        .map(|record| wall_ms(observations, record.complete_us))
+}
+
 fn skipped_instants(job: Option<&Value>) -> u64 {
     job.and_then(|job| job["skippedInstants"].as_u64())
         .unwrap_or(0)
@@ -263,7 +286,7 @@ fn check_schedule_instants(
     examples: &mut Vec<String>,
 ) -> Vec<Row> {
     let (mut expected, mut fired, mut skipped, mut missed) = (0u64, 0u64, 0u64, 0u64);
-    let (mut off_schedule, mut after_pause) = (0u64, 0u64);
+    let (mut off_schedule, mut after_pause, mut in_doubt) = (0u64, 0u64, 0u64);
     for job in &observations.schedule_jobs {
         let body = observations.jobs.get(&job.id);
         let Some(created_ms) = body
@@ -286,6 +309,7 @@ fn check_schedule_instants(
             .get(&job.id)
             .copied()
             .unwrap_or(paused_ms);
+        let acknowledged_ms = pause_acknowledged_ms(observations, &job.id).unwrap_or(paused_ms);
         let fires = schedule_fires(decided, &job.id);
         let window = instants(&job.schedule, created_ms, pause_invoked_ms - END_MARGIN_MS);
         let all: BTreeSet<i64> = instants(&job.schedule, created_ms - 1000, paused_ms)
@@ -310,11 +334,20 @@ fn check_schedule_instants(
         }
         for at in fires.keys() {
             if *at > paused_ms {
+                // `updatedAt` is when the pause was proposed, and a fire committed before the
+                // pause in the log is valid. Only a fire decided after the pause's response
+                // came back is certainly later.
+                let decided_ms = latest_decision_ms(decided, &job.id, *at);
+                if decided_ms <= acknowledged_ms {
+                    in_doubt += 1;
+                    continue;
+                }
                 after_pause += 1;
                 push_example(
                     examples,
                     format!(
-                        "job {} fired instant {at} after its pause at {paused_ms}",
+                        "job {} fired instant {at}, decided at {decided_ms}, after its pause \
+                         (proposed at {paused_ms}) was acknowledged at {acknowledged_ms}",
                         job.id
                     ),
                 );
@@ -342,7 +375,10 @@ fn check_schedule_instants(
         Row {
             check: "schedule jobs: fires only at schedule instants while active",
             violations: off_schedule + after_pause,
-            detail: format!("{off_schedule} off-schedule, {after_pause} after the final pause"),
+            detail: format!(
+                "{off_schedule} off-schedule, {after_pause} after the final pause, {in_doubt} \
+                 decided while the pause was in flight"
+            ),
         },
     ]
 }

@@ -3,11 +3,16 @@
 //! [`FaultPlan`] draws every fault from a `StdRng` seeded with the run's seed: its kind, how
 //! long it holds, the pause before it and a number that picks its targets. The same seed
 //! gives the same schedule. Which node is "the leader" is looked up when a fault starts, so
-//! the nodes hit can differ between two runs with the same seed.
+//! the nodes hit can differ between two process runs with the same seed. In the
+//! deterministic simulation they do not: a seed replays exactly.
+//!
+//! [`run_faults`] injects the plan through [`FaultTarget`], which the process runner
+//! implements with signals and link proxies ([`Processes`]) and the simulation with turmoil.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -144,6 +149,101 @@ pub struct FaultRecord {
     pub healed_ms: i64,
 }
 
+/// The operations faults need on a cluster: [`Processes`] for the process runner, and the
+/// simulated cluster of the deterministic simulation (`tests/simulation.rs`).
+#[async_trait(?Send)]
+pub trait FaultTarget {
+    /// Returns the node ids, ascending.
+    fn ids(&self) -> Vec<NodeId>;
+
+    /// Returns the leader that a majority of the serving nodes report, if any.
+    async fn leader(&self) -> Option<NodeId>;
+
+    /// Stops node `id` at once, as SIGKILL does.
+    fn kill(&mut self, id: NodeId);
+
+    /// Starts node `id` again with its data; does nothing when it runs.
+    fn restart(&mut self, id: NodeId) -> anyhow::Result<()>;
+
+    /// Cuts node `id` off so that no other node or client hears from it: SIGSTOP in the
+    /// process runner. The simulation holds the node's links instead, and the node keeps
+    /// running.
+    fn pause(&mut self, id: NodeId) -> anyhow::Result<()>;
+
+    /// Undoes [`FaultTarget::pause`]; does nothing when `id` is not paused.
+    fn resume(&mut self, id: NodeId) -> anyhow::Result<()>;
+
+    /// Cuts every peer link between nodes on different sides.
+    fn partition(&mut self, sides: &[BTreeSet<NodeId>]);
+
+    /// Opens every peer link.
+    fn heal_links(&mut self);
+
+    /// Returns the nodes that exited without a fault since the last call, with their exit
+    /// status.
+    fn exited_nodes(&mut self) -> Vec<(NodeId, String)>;
+
+    /// Returns the time since the run started.
+    fn elapsed(&self) -> Duration;
+
+    /// Returns the wall clock, in milliseconds since the Unix epoch.
+    fn wall_ms(&self) -> i64;
+}
+
+/// The process runner's cluster as a [`FaultTarget`]: SIGKILL, SIGSTOP and the link proxies.
+pub struct Processes<'a> {
+    pub cluster: &'a mut Cluster,
+    /// The run's start, the zero of [`FaultTarget::elapsed`].
+    pub started: Instant,
+}
+
+#[async_trait(?Send)]
+impl FaultTarget for Processes<'_> {
+    fn ids(&self) -> Vec<NodeId> {
+        self.cluster.ids()
+    }
+
+    async fn leader(&self) -> Option<NodeId> {
+        self.cluster.leader().await
+    }
+
+    fn kill(&mut self, id: NodeId) {
+        self.cluster.kill(id);
+    }
+
+    fn restart(&mut self, id: NodeId) -> anyhow::Result<()> {
+        self.cluster.start_node(id)
+    }
+
+    fn pause(&mut self, id: NodeId) -> anyhow::Result<()> {
+        self.cluster.pause(id)
+    }
+
+    fn resume(&mut self, id: NodeId) -> anyhow::Result<()> {
+        self.cluster.resume(id)
+    }
+
+    fn partition(&mut self, sides: &[BTreeSet<NodeId>]) {
+        self.cluster.links().partition(sides);
+    }
+
+    fn heal_links(&mut self) {
+        self.cluster.links().heal();
+    }
+
+    fn exited_nodes(&mut self) -> Vec<(NodeId, String)> {
+        self.cluster.exited_nodes()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn wall_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
 /// The changes to undo when a fault ends.
 enum Applied {
     Killed(Vec<NodeId>),
@@ -151,14 +251,14 @@ enum Applied {
     Partitioned,
 }
 
-/// Starts `fault` on `cluster` and returns its description, the leader before it and the
+/// Starts `fault` on `target` and returns its description, the leader before it and the
 /// changes that [`heal`] undoes after the hold.
 pub async fn inject(
-    cluster: &mut Cluster,
+    target: &mut impl FaultTarget,
     fault: &PlannedFault,
 ) -> anyhow::Result<(String, Option<NodeId>, AppliedFault)> {
-    let ids = cluster.ids();
-    let leader = cluster.leader().await;
+    let ids = target.ids();
+    let leader = target.leader().await;
     // Without a known leader, a node picked at random takes its place.
     let leader_or_any = leader.unwrap_or(ids[(fault.pick % ids.len() as u64) as usize]);
     let mut rng = StdRng::seed_from_u64(fault.pick);
@@ -172,18 +272,18 @@ pub async fn inject(
     everyone.shuffle(&mut rng);
 
     let (description, applied) = match fault.kind {
-        FaultKind::KillLeader => kill(cluster, vec![leader_or_any]),
-        FaultKind::KillFollower => kill(cluster, vec![others[0]]),
-        FaultKind::PauseLeader => pause(cluster, leader_or_any)?,
-        FaultKind::PauseFollower => pause(cluster, others[0])?,
+        FaultKind::KillLeader => kill(target, vec![leader_or_any]),
+        FaultKind::KillFollower => kill(target, vec![others[0]]),
+        FaultKind::PauseLeader => pause(target, leader_or_any)?,
+        FaultKind::PauseFollower => pause(target, others[0])?,
         FaultKind::NoQuorum => {
             let quorum = ids.len() / 2 + 1;
-            kill(cluster, everyone[..quorum].to_vec())
+            kill(target, everyone[..quorum].to_vec())
         }
         FaultKind::IsolateNode => {
             let alone = everyone[0];
             let rest: BTreeSet<NodeId> = everyone[1..].iter().copied().collect();
-            partition(cluster, vec![BTreeSet::from([alone]), rest])
+            partition(target, vec![BTreeSet::from([alone]), rest])
         }
         FaultKind::LeaderMinority => {
             // The leader and, with five nodes, one more node: a minority either way.
@@ -195,7 +295,7 @@ pub async fn inject(
                 .copied()
                 .filter(|id| !minority.contains(id))
                 .collect();
-            partition(cluster, vec![minority, majority])
+            partition(target, vec![minority, majority])
         }
         FaultKind::Bridge => {
             let bridge = everyone[0];
@@ -204,7 +304,7 @@ pub async fn inject(
             let mut right: BTreeSet<NodeId> = everyone[half + 1..].iter().copied().collect();
             left.insert(bridge);
             right.insert(bridge);
-            partition(cluster, vec![left, right])
+            partition(target, vec![left, right])
         }
     };
     Ok((description, leader, AppliedFault(applied)))
@@ -213,48 +313,44 @@ pub async fn inject(
 /// A started fault, to be healed.
 pub struct AppliedFault(Applied);
 
-fn kill(cluster: &mut Cluster, targets: Vec<NodeId>) -> (String, Applied) {
-    for id in &targets {
-        cluster.kill(*id);
+fn kill(target: &mut impl FaultTarget, nodes: Vec<NodeId>) -> (String, Applied) {
+    for id in &nodes {
+        target.kill(*id);
     }
-    (
-        format!("SIGKILL nodes {targets:?}"),
-        Applied::Killed(targets),
-    )
+    (format!("kill nodes {nodes:?}"), Applied::Killed(nodes))
 }
 
-fn pause(cluster: &mut Cluster, target: NodeId) -> anyhow::Result<(String, Applied)> {
-    cluster.pause(target)?;
-    Ok((format!("SIGSTOP node {target}"), Applied::Paused(target)))
+fn pause(target: &mut impl FaultTarget, node: NodeId) -> anyhow::Result<(String, Applied)> {
+    target.pause(node)?;
+    Ok((format!("pause node {node}"), Applied::Paused(node)))
 }
 
-fn partition(cluster: &mut Cluster, sides: Vec<BTreeSet<NodeId>>) -> (String, Applied) {
-    cluster.links().partition(&sides);
+fn partition(target: &mut impl FaultTarget, sides: Vec<BTreeSet<NodeId>>) -> (String, Applied) {
+    target.partition(&sides);
     let description = format!("partition {}", Cluster::describe_sides(&sides));
     (description, Applied::Partitioned)
 }
 
 /// Undoes `applied`: restarts killed nodes, resumes a paused one or heals the links.
-pub fn heal(cluster: &mut Cluster, applied: AppliedFault) -> anyhow::Result<()> {
+pub fn heal(target: &mut impl FaultTarget, applied: AppliedFault) -> anyhow::Result<()> {
     match applied.0 {
-        Applied::Killed(targets) => {
-            for id in targets {
-                cluster.start_node(id)?;
+        Applied::Killed(nodes) => {
+            for id in nodes {
+                target.restart(id)?;
             }
         }
-        Applied::Paused(target) => cluster.resume(target)?,
-        Applied::Partitioned => cluster.links().heal(),
+        Applied::Paused(node) => target.resume(node)?,
+        Applied::Partitioned => target.heal_links(),
     }
     Ok(())
 }
 
-/// Runs faults from `plan` until `until` or until `max_faults` have run, logging each one
-/// and collecting nodes that exited on their own into `crashes`.
+/// Runs faults from `plan` until `until` (time since the run started) or until `max_faults`
+/// have run, logging each one and collecting nodes that exited on their own into `crashes`.
 pub async fn run_faults(
-    cluster: &mut Cluster,
+    target: &mut impl FaultTarget,
     plan: FaultPlan,
-    started: Instant,
-    until: Instant,
+    until: Duration,
     max_faults: Option<usize>,
     crashes: &mut Vec<(NodeId, String)>,
 ) -> anyhow::Result<Vec<FaultRecord>> {
@@ -263,14 +359,14 @@ pub async fn run_faults(
         if max_faults.is_some_and(|max| index >= max) {
             break;
         }
-        if Instant::now() + fault.gap + fault.hold > until {
+        if target.elapsed() + fault.gap + fault.hold > until {
             break;
         }
         tokio::time::sleep(fault.gap).await;
-        crashes.extend(report_crashes(cluster, started));
-        let started_ms = chrono::Utc::now().timestamp_millis();
-        let started_s = started.elapsed().as_secs_f64();
-        let (description, leader_before, applied) = inject(cluster, &fault).await?;
+        crashes.extend(report_crashes(target));
+        let started_ms = target.wall_ms();
+        let started_s = target.elapsed().as_secs_f64();
+        let (description, leader_before, applied) = inject(target, &fault).await?;
         println!(
             "[{started_s:8.3}s] fault {:>4} {:<15} {description} (leader before: {}, hold {} ms)",
             index + 1,
@@ -279,9 +375,9 @@ pub async fn run_faults(
             fault.hold.as_millis(),
         );
         tokio::time::sleep(fault.hold).await;
-        heal(cluster, applied)?;
-        let healed_s = started.elapsed().as_secs_f64();
-        let healed_ms = chrono::Utc::now().timestamp_millis();
+        heal(target, applied)?;
+        let healed_s = target.elapsed().as_secs_f64();
+        let healed_ms = target.wall_ms();
         println!("[{healed_s:8.3}s] fault {:>4} healed", index + 1);
         records.push(FaultRecord {
             number: index + 1,
@@ -298,12 +394,12 @@ pub async fn run_faults(
 }
 
 /// Restarts nodes that exited without a fault, after logging them: a crash is a finding.
-pub fn report_crashes(cluster: &mut Cluster, started: Instant) -> Vec<(NodeId, String)> {
-    let exited = cluster.exited_nodes();
+pub fn report_crashes(target: &mut impl FaultTarget) -> Vec<(NodeId, String)> {
+    let exited = target.exited_nodes();
     for (id, status) in &exited {
-        let at = started.elapsed().as_secs_f64();
+        let at = target.elapsed().as_secs_f64();
         println!("[{at:8.3}s] node {id} exited on its own ({status}); restarting it");
-        if let Err(error) = cluster.start_node(*id) {
+        if let Err(error) = target.restart(*id) {
             println!("[{at:8.3}s] failed to restart node {id}: {error:#}");
         }
     }

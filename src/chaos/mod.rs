@@ -7,13 +7,13 @@
 //! The run is bounded by `--duration` plus a settle phase of at most a few minutes, and every
 //! node it started is killed when it ends, fails, panics or is interrupted.
 
-mod check;
-mod cluster;
-mod faults;
-mod linearizability;
+pub mod check;
+pub mod cluster;
+pub mod faults;
+pub mod linearizability;
 mod proxy;
-mod run;
-mod workload;
+pub mod run;
+pub mod workload;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,30 +1,35 @@
 //! The phases of a chaos run: start, workload and faults, settle, collect, check.
+//!
+//! The steps that take an [`Api`] (creating the schedule jobs, the final pauses, the settle
+//! waits and the final reads) also run in the deterministic simulation (`tests/simulation.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use reqwest::Method;
+use http::Method;
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::ChaosArgs;
 use super::check::{self, Observations, Report};
 use super::cluster::Cluster;
-use super::faults::{self, FaultPlan};
-use super::workload::{self, Endpoints, History, OpKind, OpRecord, Outcome, ScheduleJob, Targets};
+use super::faults::{self, FaultPlan, Processes};
+use super::workload::{
+    self, Api, Endpoints, History, OpKind, OpRecord, Outcome, ScheduleJob, Targets,
+};
 use crate::raft_types::NodeId;
 use crate::receiver::{Behaviour, Receiver, RecordedRequest};
 use crate::scheduler::runtime::PLANTED_BUG_ENV_VAR;
 
 /// Time the cluster gets after the last fault before the jobs are paused, so the last
 /// failover completes and late instants fire.
-const RECOVERY: Duration = Duration::from_secs(8);
+pub const RECOVERY: Duration = Duration::from_secs(8);
 /// Bound of each wait while the cluster settles.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Client id of the runner's own final pauses in the history.
-const RUNNER_CLIENT: u32 = u32::MAX;
+/// Client id of the runner's own creates and final pauses in the history.
+pub const RUNNER_CLIENT: u32 = u32::MAX;
 /// Page size of the final reads (the API's maximum).
 const PAGE_LIMIT: u32 = 500;
 
@@ -154,12 +159,15 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
         &format!("{} clients started; injecting faults", args.clients),
     );
 
-    let until = Instant::now() + args.duration;
+    let until = started.elapsed() + args.duration;
     let mut crashes = Vec::new();
-    let fault_result = faults::run_faults(
-        &mut cluster,
-        FaultPlan::new(args.seed),
+    let mut processes = Processes {
+        cluster: &mut cluster,
         started,
+    };
+    let fault_result = faults::run_faults(
+        &mut processes,
+        FaultPlan::new(args.seed),
         until,
         args.faults,
         &mut crashes,
@@ -181,21 +189,22 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
 
     cluster.wait_for_leader(SETTLE_TIMEOUT).await?;
     tokio::time::sleep(RECOVERY).await;
-    crashes.extend(faults::report_crashes(&mut cluster, started));
+    crashes.extend(faults::report_crashes(&mut Processes {
+        cluster: &mut cluster,
+        started,
+    }));
 
     let final_pause_ms = pause_all_jobs(&endpoints, &history).await?;
     log(started, &format!("{} jobs paused", final_pause_ms.len()));
     wait_for_open_executions(&endpoints, &final_pause_ms).await;
-    let node_states = wait_for_agreement(&cluster).await;
+    let node_states = wait_for_agreement(&endpoints).await;
     log(started, "cluster settled; reading the final state");
 
-    let final_read_us = endpoints.micros();
-    let jobs = list_jobs(&endpoints).await?;
-    let mut executions = BTreeMap::new();
-    for id in jobs.keys() {
-        executions.insert(id.clone(), list_executions(&endpoints, id).await?);
-    }
-    crashes.extend(faults::report_crashes(&mut cluster, started));
+    let (final_read_us, jobs, executions) = read_final_state(&endpoints).await?;
+    crashes.extend(faults::report_crashes(&mut Processes {
+        cluster: &mut cluster,
+        started,
+    }));
     let observations = Observations {
         schedule_jobs,
         final_pause_ms,
@@ -224,12 +233,13 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
 /// Creates the schedule jobs through the nodes in turn and records the creates in `history`.
 /// A create with an unknown outcome (an election at start) is looked up by the job's unique
 /// name and sent again only when the job is not there.
-async fn create_schedule_jobs(
-    endpoints: &Endpoints,
+pub async fn create_schedule_jobs(
+    endpoints: &impl Api,
     history: &History,
     count: usize,
     targets: &Targets,
 ) -> anyhow::Result<Vec<ScheduleJob>> {
+    let nodes = endpoints.node_ids();
     let mut jobs = Vec::new();
     for (index, (body, mut job)) in workload::schedule_job_bodies(count, targets)
         .into_iter()
@@ -237,7 +247,7 @@ async fn create_schedule_jobs(
     {
         let name = body["name"].as_str().unwrap_or_default().to_string();
         for attempt in 0..20 {
-            let node = endpoints.nodes[(index + attempt) % endpoints.nodes.len()].0;
+            let node = nodes[(index + attempt) % nodes.len()];
             let invoke_us = endpoints.micros();
             let (outcome, response) = endpoints
                 .call(node, Method::POST, "/api/jobs", Some(&body))
@@ -285,10 +295,10 @@ async fn create_schedule_jobs(
 }
 
 /// GETs `path` from the first node that responds with 2xx.
-async fn get_any(endpoints: &Endpoints, path: &str) -> anyhow::Result<Value> {
+async fn get_any(endpoints: &impl Api, path: &str) -> anyhow::Result<Value> {
     for _ in 0..10 {
-        for (node, _) in &endpoints.nodes {
-            let (outcome, body) = endpoints.call(*node, Method::GET, path, None).await;
+        for node in endpoints.node_ids() {
+            let (outcome, body) = endpoints.call(node, Method::GET, path, None).await;
             if let (Outcome::Ok(_), Some(body)) = (outcome, body) {
                 return Ok(body);
             }
@@ -299,7 +309,7 @@ async fn get_any(endpoints: &Endpoints, path: &str) -> anyhow::Result<Value> {
 }
 
 /// Reads every page of a list.
-async fn list_all(endpoints: &Endpoints, path: &str) -> anyhow::Result<Vec<Value>> {
+async fn list_all(endpoints: &impl Api, path: &str) -> anyhow::Result<Vec<Value>> {
     let mut items = Vec::new();
     for page in 1.. {
         let separator = if path.contains('?') { '&' } else { '?' };
@@ -316,7 +326,7 @@ async fn list_all(endpoints: &Endpoints, path: &str) -> anyhow::Result<Vec<Value
     Ok(items)
 }
 
-async fn list_jobs(endpoints: &Endpoints) -> anyhow::Result<BTreeMap<String, Value>> {
+async fn list_jobs(endpoints: &impl Api) -> anyhow::Result<BTreeMap<String, Value>> {
     let jobs = list_all(endpoints, "/api/jobs").await?;
     Ok(jobs
         .into_iter()
@@ -324,22 +334,23 @@ async fn list_jobs(endpoints: &Endpoints) -> anyhow::Result<BTreeMap<String, Val
         .collect())
 }
 
-async fn list_executions(endpoints: &Endpoints, job_id: &str) -> anyhow::Result<Vec<Value>> {
+async fn list_executions(endpoints: &impl Api, job_id: &str) -> anyhow::Result<Vec<Value>> {
     list_all(endpoints, &format!("/api/jobs/{job_id}/executions")).await
 }
 
 /// Pauses every job, recording each attempt in the history, and returns when each pause
 /// that succeeded was invoked (wall clock, ms).
-async fn pause_all_jobs(
-    endpoints: &Endpoints,
+pub async fn pause_all_jobs(
+    endpoints: &impl Api,
     history: &History,
 ) -> anyhow::Result<BTreeMap<String, i64>> {
+    let nodes = endpoints.node_ids();
     let jobs = list_jobs(endpoints).await?;
     let mut paused = BTreeMap::new();
     for (index, id) in jobs.keys().enumerate() {
         for attempt in 0..20 {
-            let node = endpoints.nodes[(index + attempt) % endpoints.nodes.len()].0;
-            let invoked_ms = chrono::Utc::now().timestamp_millis();
+            let node = nodes[(index + attempt) % nodes.len()];
+            let invoked_ms = endpoints.wall_ms();
             let invoke_us = endpoints.micros();
             let path = format!("/api/jobs/{id}/pause");
             let (outcome, _) = endpoints.call(node, Method::PATCH, &path, None).await;
@@ -367,9 +378,9 @@ async fn pause_all_jobs(
 }
 
 /// Waits until no execution of any job is RUNNING or RETRYING, or the settle timeout.
-async fn wait_for_open_executions(endpoints: &Endpoints, jobs: &BTreeMap<String, i64>) {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    while Instant::now() < deadline {
+pub async fn wait_for_open_executions(endpoints: &impl Api, jobs: &BTreeMap<String, i64>) {
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
         let mut open = 0;
         for id in jobs.keys() {
             for status in ["RUNNING", "RETRYING"] {
@@ -392,13 +403,16 @@ async fn wait_for_open_executions(endpoints: &Endpoints, jobs: &BTreeMap<String,
 
 /// Waits until every node reports the same applied index twice in a row, one second apart,
 /// and returns each node's applied index and digest.
-async fn wait_for_agreement(cluster: &Cluster) -> BTreeMap<NodeId, Option<(u64, String)>> {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
+pub async fn wait_for_agreement(endpoints: &impl Api) -> BTreeMap<NodeId, Option<(u64, String)>> {
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
     let mut previous = BTreeMap::new();
     loop {
         let mut states = BTreeMap::new();
-        for id in cluster.ids() {
-            let body = cluster.get_json(id, "/api/debug/state").await;
+        for id in endpoints.node_ids() {
+            let (outcome, body) = endpoints
+                .call(id, Method::GET, "/api/debug/state", None)
+                .await;
+            let body = matches!(outcome, Outcome::Ok(_)).then_some(body).flatten();
             let state = body.and_then(|body| {
                 let index = body["appliedIndex"].as_u64()?;
                 Some((index, body["digest"].as_str()?.to_string()))
@@ -410,10 +424,24 @@ async fn wait_for_agreement(cluster: &Cluster) -> BTreeMap<NodeId, Option<(u64, 
             .map(|state| state.as_ref().map(|(index, _)| *index))
             .collect();
         let settled = indexes.len() == 1 && !indexes.contains(&None) && states == previous;
-        if settled || Instant::now() >= deadline {
+        if settled || tokio::time::Instant::now() >= deadline {
             return states;
         }
         previous = states;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Reads every job and every execution of each, and returns when the read started (µs since
+/// the run started) with the jobs by id and the executions by job id.
+pub async fn read_final_state(
+    endpoints: &impl Api,
+) -> anyhow::Result<(u64, BTreeMap<String, Value>, BTreeMap<String, Vec<Value>>)> {
+    let final_read_us = endpoints.micros();
+    let jobs = list_jobs(endpoints).await?;
+    let mut executions = BTreeMap::new();
+    for id in jobs.keys() {
+        executions.insert(id.clone(), list_executions(endpoints, id).await?);
+    }
+    Ok((final_read_us, jobs, executions))
 }

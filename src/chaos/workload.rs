@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use http::{Method, StatusCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -17,7 +19,7 @@ pub const SCHEDULE_TAG: &str = "chaos-schedule";
 /// Tag of the jobs the clients create.
 pub const CLIENT_TAG: &str = "chaos-client";
 /// Time a client waits for one REST call; past it the outcome is unknown.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(6);
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(6);
 /// Jobs each client keeps at once.
 const SLOTS_PER_CLIENT: u32 = 3;
 
@@ -199,6 +201,43 @@ impl History {
     }
 }
 
+/// The REST calls of a run and the clocks its records use. [`Endpoints`] sends them with
+/// reqwest to node processes; the deterministic simulation (`tests/simulation.rs`) sends
+/// them over its simulated network and reads simulated clocks.
+#[async_trait]
+pub trait Api: Clone + Send + Sync + 'static {
+    /// Returns the node ids, ascending.
+    fn node_ids(&self) -> Vec<NodeId>;
+
+    /// Sends one REST call to node `node` and classifies the response with [`classify`].
+    async fn call(
+        &self,
+        node: NodeId,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (Outcome, Option<Value>);
+
+    /// Returns the monotonic time since the run started, in microseconds.
+    fn micros(&self) -> u64;
+
+    /// Returns the wall clock, in milliseconds since the Unix epoch.
+    fn wall_ms(&self) -> i64;
+}
+
+/// Classifies a response by its status: 2xx is ok, 4xx a definite failure, anything else
+/// unknown. Returns the outcome and the JSON body.
+pub fn classify(status: StatusCode, json: Option<Value>) -> (Outcome, Option<Value>) {
+    if status.is_success() {
+        let observed = json.as_ref().and_then(Observed::from_job);
+        (Outcome::Ok(observed), json)
+    } else if status.is_client_error() {
+        (Outcome::Failed(status.as_u16()), json)
+    } else {
+        (Outcome::Unknown(format!("HTTP {}", status.as_u16())), json)
+    }
+}
+
 /// The nodes' client addresses, an HTTP client and the zero of the recorded times.
 #[derive(Clone)]
 pub struct Endpoints {
@@ -221,16 +260,18 @@ impl Endpoints {
             started,
         })
     }
+}
 
-    pub fn micros(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+#[async_trait]
+impl Api for Endpoints {
+    fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|(id, _)| *id).collect()
     }
 
-    /// Sends one REST call to node `node` and classifies the answer.
-    pub async fn call(
+    async fn call(
         &self,
         node: NodeId,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> (Outcome, Option<Value>) {
@@ -251,14 +292,15 @@ impl Endpoints {
         };
         let status = response.status();
         let json: Option<Value> = response.json().await.ok();
-        if status.is_success() {
-            let observed = json.as_ref().and_then(Observed::from_job);
-            (Outcome::Ok(observed), json)
-        } else if status.is_client_error() {
-            (Outcome::Failed(status.as_u16()), json)
-        } else {
-            (Outcome::Unknown(format!("HTTP {}", status.as_u16())), json)
-        }
+        classify(status, json)
+    }
+
+    fn micros(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn wall_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
     }
 }
 
@@ -269,10 +311,10 @@ struct Slot {
 
 /// Runs one client: picks a node and an operation on one of its jobs, records it, and
 /// repeats until `stop` changes.
-pub async fn run_client(
+pub async fn run_client<A: Api>(
     client: u32,
     seed: u64,
-    endpoints: Endpoints,
+    api: A,
     target: String,
     history: History,
     mut stop: watch::Receiver<bool>,
@@ -281,9 +323,10 @@ pub async fn run_client(
     let mut slots: Vec<Slot> = (0..SLOTS_PER_CLIENT).map(|_| Slot { key: None }).collect();
     let mut operations = 0u64;
     let mut next_version = 1u64;
+    let nodes = api.node_ids();
     while !*stop.borrow() {
         let slot_index = rng.random_range(0..slots.len());
-        let node = endpoints.nodes[rng.random_range(0..endpoints.nodes.len())].0;
+        let node = nodes[rng.random_range(0..nodes.len())];
         operations += 1;
         let slot = &mut slots[slot_index];
         let kind = match slot.key {
@@ -300,7 +343,7 @@ pub async fn run_client(
             },
         };
         let name = format!("chaos-c{client}-s{slot_index}-op{operations}");
-        let record = perform(&endpoints, client, node, slot, kind, &name, &target).await;
+        let record = perform(&api, client, node, slot, kind, &name, &target).await;
         history.push(record);
 
         let think = Duration::from_millis(rng.random_range(100..1000));
@@ -313,7 +356,7 @@ pub async fn run_client(
 
 /// Performs one operation on `slot` and updates the slot from its outcome.
 async fn perform(
-    endpoints: &Endpoints,
+    api: &impl Api,
     client: u32,
     node: NodeId,
     slot: &mut Slot,
@@ -321,38 +364,24 @@ async fn perform(
     name: &str,
     target: &str,
 ) -> OpRecord {
-    use reqwest::Method;
-
     let key = slot.key.clone();
     let path = |suffix: &str| format!("/api/jobs/{}{suffix}", key.clone().unwrap_or_default());
-    let invoke_us = endpoints.micros();
+    let invoke_us = api.micros();
     let (outcome, body) = match &kind {
         OpKind::Create => {
             let body = client_job_body(name, target);
-            endpoints
-                .call(node, Method::POST, "/api/jobs", Some(&body))
-                .await
+            api.call(node, Method::POST, "/api/jobs", Some(&body)).await
         }
         OpKind::Update(version) => {
             let body = json!({ "description": format!("version {version}") });
-            endpoints
-                .call(node, Method::PUT, &path(""), Some(&body))
-                .await
+            api.call(node, Method::PUT, &path(""), Some(&body)).await
         }
-        OpKind::Pause => {
-            endpoints
-                .call(node, Method::PATCH, &path("/pause"), None)
-                .await
-        }
-        OpKind::Resume => {
-            endpoints
-                .call(node, Method::PATCH, &path("/resume"), None)
-                .await
-        }
-        OpKind::Delete => endpoints.call(node, Method::DELETE, &path(""), None).await,
-        OpKind::Get => endpoints.call(node, Method::GET, &path(""), None).await,
+        OpKind::Pause => api.call(node, Method::PATCH, &path("/pause"), None).await,
+        OpKind::Resume => api.call(node, Method::PATCH, &path("/resume"), None).await,
+        OpKind::Delete => api.call(node, Method::DELETE, &path(""), None).await,
+        OpKind::Get => api.call(node, Method::GET, &path(""), None).await,
     };
-    let complete_us = endpoints.micros();
+    let complete_us = api.micros();
 
     let mut record_key = key.clone();
     match (&kind, &outcome) {
