@@ -19,15 +19,25 @@ usage() {
   exit 2
 }
 
+# The flags alone choose the run: variables left in the environment must not override them.
+unset RAFTCRON_SIM_SEED RAFTCRON_SIM_SEEDS RAFTCRON_SIM_SEED_FROM RAFTCRON_SIM_PLANTED_BUG
+
+missing_value() {
+  echo "missing value for $1" >&2
+  usage
+}
+
 seeds="" from="" seed="" planted=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --seeds) seeds=${2:?}; shift 2 ;;
-    --from) from=${2:?}; shift 2 ;;
-    --seed) seed=${2:?}; shift 2 ;;
-    --fault-secs) export RAFTCRON_SIM_FAULT_SECS=${2:?}; shift 2 ;;
-    --nodes) export RAFTCRON_SIM_NODES=${2:?}; shift 2 ;;
-    --threads) export RAFTCRON_SIM_THREADS=${2:?}; shift 2 ;;
+    --seeds|--from|--seed|--fault-secs|--nodes|--threads)
+      [[ $# -ge 2 && -n "$2" ]] || missing_value "$1" ;;&
+    --seeds) seeds=$2; shift 2 ;;
+    --from) from=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --fault-secs) export RAFTCRON_SIM_FAULT_SECS=$2; shift 2 ;;
+    --nodes) export RAFTCRON_SIM_NODES=$2; shift 2 ;;
+    --threads) export RAFTCRON_SIM_THREADS=$2; shift 2 ;;
     --planted-bug) planted=1; shift ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac

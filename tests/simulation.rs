@@ -198,6 +198,17 @@ fn seeds_pass_checks() {
     }
     let from = env_u64("RAFTCRON_SIM_SEED_FROM").unwrap_or(1);
     let count = env_u64("RAFTCRON_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+    // A run of no seeds, or one past the last seed number, would pass without checking a seed.
+    assert!(
+        count > 0,
+        "invalid RAFTCRON_SIM_SEEDS=0: expected at least 1 seed"
+    );
+    assert!(
+        from.checked_add(count).is_some_and(|end| end < u64::MAX),
+        "invalid RAFTCRON_SIM_SEED_FROM={from} with RAFTCRON_SIM_SEEDS={count}: the seeds must \
+         end below {}",
+        u64::MAX
+    );
     let started = Instant::now();
     let failures = run_seeds(from, count);
     let elapsed = started.elapsed().as_secs_f64();
