@@ -54,6 +54,10 @@ pub struct RaftSettings {
     pub snapshot_every_entries: u64,
     /// Log entries kept after a snapshot, so a briefly lagging follower needs no snapshot.
     pub keep_entries_after_snapshot: u64,
+    /// Maximum number of log entries in one AppendEntries request. openraft 0.9 cancels an
+    /// AppendEntries that takes longer than `heartbeat_ms`, so a batch must be small enough to
+    /// be sent, appended and acknowledged within it, or a lagging follower never catches up.
+    pub max_append_entries: u64,
 }
 
 impl Default for RaftSettings {
@@ -64,6 +68,7 @@ impl Default for RaftSettings {
             election_timeout_max_ms: 1500,
             snapshot_every_entries: 5000,
             keep_entries_after_snapshot: 1000,
+            max_append_entries: 16,
         }
     }
 }
@@ -379,6 +384,9 @@ fn check_raft(raft: &RaftSettings) -> Result<(), ConfigError> {
             "must be positive",
         ));
     }
+    if raft.max_append_entries == 0 {
+        return Err(invalid("raft.max_append_entries", 0, "must be positive"));
+    }
     Ok(())
 }
 
@@ -462,6 +470,15 @@ heartbeat_ms = 100
         config.scheduler.misfire_threshold_ms = 0;
         let message = config.validate().unwrap_err().to_string();
         let expected = "invalid setting scheduler.misfire_threshold_ms = 0: must be positive";
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn zero_max_append_entries_is_rejected() {
+        let mut config: NodeConfig = toml::from_str(SAMPLE).unwrap();
+        config.raft.max_append_entries = 0;
+        let message = config.validate().unwrap_err().to_string();
+        let expected = "invalid setting raft.max_append_entries = 0: must be positive";
         assert_eq!(message, expected);
     }
 

@@ -35,6 +35,7 @@ pub fn raft_config(config: &NodeConfig) -> anyhow::Result<openraft::Config> {
         election_timeout_max: settings.election_timeout_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snapshot_every_entries),
         max_in_snapshot_log_to_keep: settings.keep_entries_after_snapshot,
+        max_payload_entries: settings.max_append_entries,
         ..Default::default()
     };
     raft.validate().context("invalid raft settings")

@@ -68,6 +68,7 @@ pub fn node_config(id: NodeId, count: u64) -> NodeConfig {
             election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS,
             snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
             keep_entries_after_snapshot: KEEP_ENTRIES_AFTER_SNAPSHOT,
+            ..RaftSettings::default()
         },
         storage: StorageSettings::default(),
         api: ApiSettings {
