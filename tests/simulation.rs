@@ -32,6 +32,8 @@ use harness::{SimOptions, SimOutcome, run_seed};
 const DEFAULT_SEEDS: u64 = 30;
 /// Simulated time of faults per seed in the default run.
 const DEFAULT_FAULT_TIME: Duration = Duration::from_secs(30);
+/// Longest simulated fault phase a seed accepts: one simulated day.
+const MAX_FAULT_SECS: u64 = 86_400;
 /// The seed the replay and planted-bug tests use.
 const FIXED_SEED: u64 = 7;
 
@@ -47,6 +49,10 @@ fn env_u64(name: &str) -> Option<u64> {
 /// five nodes), with `RAFTCRON_SIM_NODES` and `RAFTCRON_SIM_FAULT_SECS` applied.
 fn options(seed: u64) -> SimOptions {
     let fault_secs = env_u64("RAFTCRON_SIM_FAULT_SECS").unwrap_or(DEFAULT_FAULT_TIME.as_secs());
+    assert!(
+        (1..=MAX_FAULT_SECS).contains(&fault_secs),
+        "invalid RAFTCRON_SIM_FAULT_SECS={fault_secs}: expected 1 to {MAX_FAULT_SECS}"
+    );
     let nodes = env_u64("RAFTCRON_SIM_NODES").unwrap_or(3);
     assert!(
         nodes == 3 || nodes == 5,
@@ -97,7 +103,7 @@ fn check_seed(options: &SimOptions) -> Option<String> {
     match result {
         Ok(Ok(outcome)) if outcome.report.violations() == 0 => None,
         Ok(Ok(outcome)) => Some(format!(
-            "seed {seed} failed {} checks:{}\n  replay: {replay}",
+            "seed {seed}: {} violations:{}\n  replay: {replay}",
             outcome.report.violations(),
             describe_failures(&outcome)
         )),
@@ -142,7 +148,7 @@ fn run_one_verbose(seed: u64) {
     );
     assert!(
         outcome.report.violations() == 0,
-        "seed {seed} failed {} checks:{}",
+        "seed {seed}: {} violations:{}",
         outcome.report.violations(),
         describe_failures(&outcome)
     );
