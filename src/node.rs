@@ -57,7 +57,7 @@ pub fn scheduler_config(config: &NodeConfig) -> SchedulerConfig {
     }
 }
 
-/// Where a node keeps its log and state machine.
+/// The location of a node's log and state machine.
 pub enum Storage {
     /// sled files in the configured `data_dir`.
     Disk,
@@ -65,9 +65,9 @@ pub enum Storage {
     Memory(MemoryDisk),
 }
 
-/// What a node takes from the machine it runs on. [`Platform::system`] is the real machine;
-/// the deterministic simulation passes simulated sockets, clock, targets and randomness, so
-/// that [`run_on`] runs the same code in both.
+/// The services a node takes from the machine it runs on. [`Platform::system`] is the real
+/// machine. The deterministic simulation passes simulated sockets, clock, targets and
+/// randomness, so [`run_on`] runs the same code in both.
 pub struct Platform {
     /// Every listener and outgoing connection.
     pub transport: Arc<dyn Transport>,

@@ -118,6 +118,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
+/// Returns `headers` as strings by name, with bytes that are not UTF-8 replaced.
+pub fn header_strings(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect()
+}
+
 async fn record(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -128,13 +139,7 @@ async fn record(
     let request = RecordedRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
-        headers: headers
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_string(), value)
-            })
-            .collect(),
+        headers: header_strings(&headers),
         body: String::from_utf8_lossy(&body).into_owned(),
         received_at_ms: Utc::now().timestamp_millis(),
     };

@@ -206,8 +206,19 @@ impl History {
 /// them over its simulated network and reads simulated clocks.
 #[async_trait]
 pub trait Api: Clone + Send + Sync + 'static {
+    /// Returns the client address (`host:port`) of each node, by ascending node id.
+    fn nodes(&self) -> &[(NodeId, String)];
+
     /// Returns the node ids, ascending.
-    fn node_ids(&self) -> Vec<NodeId>;
+    fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes().iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Returns the client address of node `node`, or `None` for an unknown node.
+    fn address(&self, node: NodeId) -> Option<&str> {
+        let found = self.nodes().iter().find(|(id, _)| *id == node);
+        found.map(|(_, address)| address.as_str())
+    }
 
     /// Sends one REST call to node `node` and classifies the response with [`classify`].
     async fn call(
@@ -264,8 +275,8 @@ impl Endpoints {
 
 #[async_trait]
 impl Api for Endpoints {
-    fn node_ids(&self) -> Vec<NodeId> {
-        self.nodes.iter().map(|(id, _)| *id).collect()
+    fn nodes(&self) -> &[(NodeId, String)] {
+        &self.nodes
     }
 
     async fn call(
@@ -275,7 +286,7 @@ impl Api for Endpoints {
         path: &str,
         body: Option<&Value>,
     ) -> (Outcome, Option<Value>) {
-        let Some((_, address)) = self.nodes.iter().find(|(id, _)| *id == node) else {
+        let Some(address) = self.address(node) else {
             return (Outcome::Unknown(format!("unknown node {node}")), None);
         };
         let mut request = self.http.request(method, format!("http://{address}{path}"));

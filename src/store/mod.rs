@@ -91,9 +91,9 @@ pub fn open(
     assemble(&db, durability)
 }
 
-/// A store kept in memory for the deterministic simulation: the same sled trees and code as
-/// [`open`], in sled's temporary mode (on Linux a file under `/dev/shm`, removed when the
-/// last handle is dropped) without a flusher thread, and never flushed or synced.
+/// A store kept in memory for the deterministic simulation, with the same sled trees and code
+/// as [`open`]. sled runs in its temporary mode, without a flusher thread, and the store is
+/// never flushed or synced.
 ///
 /// Clones share the data. A simulated node that crashes and restarts reopens the clone its
 /// harness kept, as a process reopens its data directory, and finds every write it made: the

@@ -30,8 +30,8 @@ enum CallError {
 
 #[async_trait]
 impl Api for SimApi {
-    fn node_ids(&self) -> Vec<NodeId> {
-        self.nodes.iter().map(|(id, _)| *id).collect()
+    fn nodes(&self) -> &[(NodeId, String)] {
+        &self.nodes
     }
 
     async fn call(
@@ -41,7 +41,7 @@ impl Api for SimApi {
         path: &str,
         body: Option<&Value>,
     ) -> (Outcome, Option<Value>) {
-        let Some((_, address)) = self.nodes.iter().find(|(id, _)| *id == node) else {
+        let Some(address) = self.address(node) else {
             return (Outcome::Unknown(format!("unknown node {node}")), None);
         };
         let body = body.map(|body| Bytes::from(body.to_string()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use raftcron::chaos::workload::Targets;
 use raftcron::model::{Execution, HttpTrigger, Job, OutcomeResult, Trigger};
-use raftcron::receiver::RecordedRequest;
+use raftcron::receiver::{RecordedRequest, header_strings};
 use raftcron::trigger::{Dispatch, request_headers};
 
 /// Host of the target that responds 200 at once.
@@ -84,13 +84,7 @@ impl Dispatch for SimDispatcher {
         self.log.push(RecordedRequest {
             method: http.method.clone(),
             path: url.path().to_string(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.as_str().to_string(), value)
-                })
-                .collect(),
+            headers: header_strings(&headers),
             body: http.body.clone().unwrap_or_default(),
             received_at_ms: wall_ms(),
         });
