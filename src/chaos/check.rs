@@ -388,12 +388,17 @@ fn wall_ms(observations: &Observations, micros: u64) -> i64 {
 }
 
 /// Resolves the job id of every record: unknown creates that took effect are found by the
-/// unique name they gave the job.
+/// unique name they gave the job, in the final state or in a client's lookup of the name.
 fn keyed_history(observations: &Observations) -> BTreeMap<String, Vec<OpRecord>> {
+    let looked_up = observations.history.iter().filter_map(|record| {
+        let name = record.create_name.as_deref()?;
+        Some((name, record.key.as_deref()?))
+    });
     let by_name: HashMap<&str, &str> = observations
         .jobs
         .iter()
         .filter_map(|(id, job)| Some((job["name"].as_str()?, id.as_str())))
+        .chain(looked_up)
         .collect();
     let mut keyed: BTreeMap<String, Vec<OpRecord>> = BTreeMap::new();
     for record in &observations.history {
@@ -983,5 +988,59 @@ mod tests {
         let row = check_stale_senders(&sent, &mut examples);
 
         assert_eq!(row.violations, 0);
+    }
+
+    fn op(key: Option<&str>, name: Option<&str>, kind: OpKind, outcome: Outcome) -> OpRecord {
+        OpRecord {
+            client: 1,
+            key: key.map(str::to_string),
+            create_name: name.map(str::to_string),
+            kind,
+            node: 1,
+            invoke_us: 0,
+            complete_us: 0,
+            outcome,
+        }
+    }
+
+    fn observations(history: Vec<OpRecord>) -> Observations {
+        Observations {
+            schedule_jobs: Vec::new(),
+            final_pause_ms: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            executions: BTreeMap::new(),
+            requests: Vec::new(),
+            history,
+            faults: Vec::new(),
+            crashes: Vec::new(),
+            node_states: BTreeMap::new(),
+            started_wall_ms: 0,
+            final_read_us: 0,
+        }
+    }
+
+    #[test]
+    fn lookup_by_name_keys_unknown_create_of_deleted_job() {
+        let unknown = Outcome::Unknown("timeout".into());
+        let history = vec![
+            op(None, Some("c1"), OpKind::Create, unknown),
+            op(Some("j1"), Some("c1"), OpKind::Get, Outcome::Ok(None)),
+            op(Some("j1"), None, OpKind::Delete, Outcome::Ok(None)),
+        ];
+
+        let keyed = keyed_history(&observations(history));
+
+        let kinds: Vec<OpKind> = keyed["j1"].iter().map(|r| r.kind.clone()).collect();
+        assert_eq!(kinds, vec![OpKind::Create, OpKind::Get, OpKind::Delete]);
+    }
+
+    #[test]
+    fn unknown_create_never_found_has_no_key() {
+        let unknown = Outcome::Unknown("timeout".into());
+        let history = vec![op(None, Some("c1"), OpKind::Create, unknown)];
+
+        let keyed = keyed_history(&observations(history));
+
+        assert!(keyed.is_empty());
     }
 }

@@ -17,6 +17,8 @@ use crate::raft_types::NodeId;
 
 /// Time allowed to connect to the target peer port.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Wait after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One directed link. While it is cut, new connections are accepted and closed at once, and
 /// open ones are closed.
@@ -65,6 +67,8 @@ impl Drop for LinkProxy {
 async fn accept_loop(listener: TcpListener, target: String, open: watch::Receiver<bool>) {
     loop {
         let Ok((inbound, _)) = listener.accept().await else {
+            // Out of descriptors or a reset before accept: back off instead of spinning.
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
         if !*open.borrow() {
@@ -75,7 +79,9 @@ async fn accept_loop(listener: TcpListener, target: String, open: watch::Receive
     }
 }
 
-/// Copies bytes both ways until either side closes or the link is cut.
+/// Copies bytes both ways until either side closes or fails, or the link is cut; then closes
+/// both. A half-closed connection is not kept open: a paused peer may never finish its side,
+/// and each kept connection would hold two of the runner's descriptors.
 async fn forward(mut inbound: TcpStream, target: String, mut open: watch::Receiver<bool>) {
     let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target));
     let Ok(Ok(mut outbound)) = connect.await else {
@@ -90,8 +96,11 @@ async fn forward(mut inbound: TcpStream, target: String, mut open: watch::Receiv
             }
         }
     };
+    let (mut inbound_read, mut inbound_write) = inbound.split();
+    let (mut outbound_read, mut outbound_write) = outbound.split();
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+        _ = tokio::io::copy(&mut inbound_read, &mut outbound_write) => {}
+        _ = tokio::io::copy(&mut outbound_read, &mut inbound_write) => {}
         () = cut => {}
     }
 }

@@ -316,8 +316,14 @@ impl Api for Endpoints {
 }
 
 /// A job a client holds.
+#[derive(Default)]
 struct Slot {
     key: Option<String>,
+    /// The name of a create whose outcome was unknown. The slot looks the job up by it
+    /// before it creates another, so unknown outcomes leave no jobs behind.
+    unsure_create: Option<String>,
+    /// The last delete's outcome was unknown; the slot deletes again until it is sure.
+    unsure_delete: bool,
 }
 
 /// Runs one client: picks a node and an operation on one of its jobs, records it, and
@@ -331,7 +337,7 @@ pub async fn run_client<A: Api>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(client) << 32));
-    let mut slots: Vec<Slot> = (0..SLOTS_PER_CLIENT).map(|_| Slot { key: None }).collect();
+    let mut slots: Vec<Slot> = (0..SLOTS_PER_CLIENT).map(|_| Slot::default()).collect();
     let mut operations = 0u64;
     let mut next_version = 1u64;
     let nodes = api.node_ids();
@@ -340,8 +346,16 @@ pub async fn run_client<A: Api>(
         let node = nodes[rng.random_range(0..nodes.len())];
         operations += 1;
         let slot = &mut slots[slot_index];
+        if let Some(name) = slot.unsure_create.clone() {
+            if let Some(record) = find_created(&api, client, node, slot, &name).await {
+                history.push(record);
+            }
+            think(&mut rng, &mut stop).await;
+            continue;
+        }
         let kind = match slot.key {
             None => OpKind::Create,
+            Some(_) if slot.unsure_delete => OpKind::Delete,
             Some(_) => match rng.random_range(0..100) {
                 0..45 => OpKind::Get,
                 45..65 => {
@@ -356,13 +370,51 @@ pub async fn run_client<A: Api>(
         let name = format!("chaos-c{client}-s{slot_index}-op{operations}");
         let record = perform(&api, client, node, slot, kind, &name, &target).await;
         history.push(record);
-
-        let think = Duration::from_millis(rng.random_range(100..1000));
-        tokio::select! {
-            () = tokio::time::sleep(think) => {}
-            _ = stop.changed() => {}
-        }
+        think(&mut rng, &mut stop).await;
     }
+}
+
+/// Waits a random 0.1 to 1 s, or until `stop` changes.
+async fn think(rng: &mut StdRng, stop: &mut watch::Receiver<bool>) {
+    let pause = Duration::from_millis(rng.random_range(100..1000));
+    tokio::select! {
+        () = tokio::time::sleep(pause) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Looks up the job of an unknown create by the tag that carries its unique name (a
+/// linearizable list). A job found goes into the slot, and the lookup is returned as a read
+/// of that job naming the create. No job found means the create never took effect; the slot
+/// is then free. An unknown lookup changes nothing and is tried again.
+async fn find_created(
+    api: &impl Api,
+    client: u32,
+    node: NodeId,
+    slot: &mut Slot,
+    name: &str,
+) -> Option<OpRecord> {
+    let invoke_us = api.micros();
+    let path = format!("/api/jobs?tags={name}&limit=1");
+    let (outcome, body) = api.call(node, Method::GET, &path, None).await;
+    let complete_us = api.micros();
+    if !matches!(outcome, Outcome::Ok(_)) {
+        return None;
+    }
+    slot.unsure_create = None;
+    let job = body.as_ref()?["items"].as_array()?.first()?.clone();
+    let id = job["id"].as_str()?.to_string();
+    slot.key = Some(id.clone());
+    Some(OpRecord {
+        client,
+        key: Some(id),
+        create_name: Some(name.to_string()),
+        kind: OpKind::Get,
+        node,
+        invoke_us,
+        complete_us,
+        outcome: Outcome::Ok(Observed::from_job(&job)),
+    })
 }
 
 /// Performs one operation on `slot` and updates the slot from its outcome.
@@ -401,9 +453,12 @@ async fn perform(
             record_key = id.map(str::to_string);
             slot.key = record_key.clone();
         }
-        // A job that was deleted, or may have been, is left behind: its final state decides.
-        (OpKind::Delete, Outcome::Ok(_) | Outcome::Unknown(_)) => slot.key = None,
-        (_, Outcome::Failed(404)) => slot.key = None,
+        (OpKind::Create, Outcome::Unknown(_)) => slot.unsure_create = Some(name.to_string()),
+        (OpKind::Delete, Outcome::Unknown(_)) => slot.unsure_delete = true,
+        (OpKind::Delete, Outcome::Ok(_)) | (_, Outcome::Failed(404)) => {
+            slot.key = None;
+            slot.unsure_delete = false;
+        }
         _ => {}
     }
     OpRecord {
@@ -430,7 +485,7 @@ fn client_job_body(name: &str, target: &str) -> Value {
         "retryStrategy": {"attempts": 2, "backoff": "fixed", "interval": 500},
         "misfirePolicy": "FIRE_ONCE",
         "retention": {"maxCount": 10000},
-        "tags": [CLIENT_TAG],
+        "tags": [CLIENT_TAG, name],
     })
 }
 
