@@ -13,7 +13,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/data/dev-cluster"
-bin="$root/target/release/raftcron"
+target=${CARGO_TARGET_DIR:-target}
+[[ "$target" = /* ]] || target="$root/$target"
+bin="$target/release/raftcron"
 receiver_addr=127.0.0.1:7200
 nodes=(1 2 3)
 

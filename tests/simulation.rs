@@ -22,6 +22,7 @@ mod targets;
 #[path = "simulation/transport.rs"]
 mod transport;
 
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +44,15 @@ fn env_u64(name: &str) -> Option<u64> {
         text.parse()
             .unwrap_or_else(|_| panic!("invalid {name}={text:?}: expected an unsigned integer")),
     )
+}
+
+/// Reads `RAFTCRON_SIM_PLANTED_BUG`: `1` enables the planted bug, `0` or unset leaves it off.
+fn planted_bug_requested() -> bool {
+    match std::env::var("RAFTCRON_SIM_PLANTED_BUG").as_deref() {
+        Err(_) | Ok("0") => false,
+        Ok("1") => true,
+        Ok(other) => panic!("invalid RAFTCRON_SIM_PLANTED_BUG={other:?}: expected 1 or 0"),
+    }
 }
 
 /// Returns the options of `seed`: the chaos runner's 4 clients and 12 schedule jobs (15 with
@@ -118,10 +128,13 @@ fn check_seed(options: &SimOptions) -> Option<String> {
 fn run_one_verbose(seed: u64) {
     // The nodes' logs only on request: RUST_LOG=info shows elections, fires and faults.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_timer(SimTime)
+            .try_init();
     }
     let options = SimOptions {
-        planted_bug: std::env::var("RAFTCRON_SIM_PLANTED_BUG").is_ok_and(|value| value == "1"),
+        planted_bug: planted_bug_requested(),
         ..options(seed)
     };
     let started = Instant::now();
@@ -152,6 +165,18 @@ fn run_one_verbose(seed: u64) {
         outcome.report.violations(),
         describe_failures(&outcome)
     );
+}
+
+/// Stamps the nodes' log lines with simulated time, as the fault log is, so the two line up.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(elapsed) => write!(w, "[{:8.3}s]", elapsed.as_secs_f64()),
+            None => write!(w, "[outside the simulation]"),
+        }
+    }
 }
 
 /// Hashes fingerprint lines with FNV-1a, to compare runs in different processes by eye.
@@ -202,6 +227,10 @@ fn seeds_pass_checks() {
         run_one_verbose(seed);
         return;
     }
+    assert!(
+        !planted_bug_requested(),
+        "RAFTCRON_SIM_PLANTED_BUG=1 needs RAFTCRON_SIM_SEED: the planted bug runs one seed"
+    );
     let from = env_u64("RAFTCRON_SIM_SEED_FROM").unwrap_or(1);
     let count = env_u64("RAFTCRON_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     // A run of no seeds, or one past the last seed number, would pass without checking a seed.

@@ -183,6 +183,11 @@ pub trait FaultTarget {
     /// status.
     fn exited_nodes(&mut self) -> Vec<(NodeId, String)>;
 
+    /// Prints one line of the fault log.
+    fn log(&self, line: &str) {
+        println!("{line}");
+    }
+
     /// Returns the time since the run started.
     fn elapsed(&self) -> Duration;
 
@@ -367,18 +372,18 @@ pub async fn run_faults(
         let started_ms = target.wall_ms();
         let started_s = target.elapsed().as_secs_f64();
         let (description, leader_before, applied) = inject(target, &fault).await?;
-        println!(
+        target.log(&format!(
             "[{started_s:8.3}s] fault {:>4} {:<15} {description} (leader before: {}, hold {} ms)",
             index + 1,
             fault.kind.name(),
             leader_before.map_or("none".to_string(), |id| id.to_string()),
             fault.hold.as_millis(),
-        );
+        ));
         tokio::time::sleep(fault.hold).await;
         heal(target, applied)?;
         let healed_s = target.elapsed().as_secs_f64();
         let healed_ms = target.wall_ms();
-        println!("[{healed_s:8.3}s] fault {:>4} healed", index + 1);
+        target.log(&format!("[{healed_s:8.3}s] fault {:>4} healed", index + 1));
         records.push(FaultRecord {
             number: index + 1,
             kind: fault.kind,
@@ -398,9 +403,13 @@ pub fn report_crashes(target: &mut impl FaultTarget) -> Vec<(NodeId, String)> {
     let exited = target.exited_nodes();
     for (id, status) in &exited {
         let at = target.elapsed().as_secs_f64();
-        println!("[{at:8.3}s] node {id} exited on its own ({status}); restarting it");
+        target.log(&format!(
+            "[{at:8.3}s] node {id} exited on its own ({status}); restarting it"
+        ));
         if let Err(error) = target.restart(*id) {
-            println!("[{at:8.3}s] failed to restart node {id}: {error:#}");
+            target.log(&format!(
+                "[{at:8.3}s] failed to restart node {id}: {error:#}"
+            ));
         }
     }
     exited

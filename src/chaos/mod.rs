@@ -55,7 +55,13 @@ fn parse_node_count(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Parses `90s`, `10m`, `2h` or a plain number of seconds.
+/// Longest accepted `--duration`: a week.
+const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+/// Exit status of a run that could not complete (no leader, a job that could not be
+/// created); 2 stays clap's status for bad arguments.
+const RUN_FAILED: u8 = 3;
+
+/// Parses `90s`, `10m`, `2h` or a plain number of seconds, from 1 s to a week.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(split) => text.split_at(split),
@@ -65,14 +71,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("invalid duration {text:?}: expected a number and s, m or h"))?;
     let seconds = match unit {
-        "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
+        "s" => Some(value),
+        "m" => value.checked_mul(60),
+        "h" => value.checked_mul(3600),
         _ => {
             return Err(format!(
                 "invalid duration {text:?}: the unit must be s, m or h"
             ));
         }
+    };
+    let seconds = seconds.filter(|seconds| *seconds <= MAX_DURATION_SECS);
+    let Some(seconds) = seconds else {
+        return Err(format!("invalid duration {text:?}: at most a week (168h)"));
     };
     if seconds == 0 {
         return Err(format!("invalid duration {text:?}: must be positive"));
@@ -80,14 +90,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// Runs `raftcron chaos`. Exit status 0 when every check passes, 1 on a violation, 2 when the
-/// run itself failed, 130 when interrupted.
+/// Runs `raftcron chaos`. Exit status 0 when every check passes, 1 on a violation, 3 when the
+/// run itself failed, 130 when interrupted (clap exits with 2 on bad arguments).
 pub async fn main(args: ChaosArgs) -> ExitCode {
     let binary = match std::env::current_exe() {
         Ok(binary) => binary,
         Err(error) => {
             eprintln!("error: cannot find the raftcron binary to start nodes with: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(RUN_FAILED);
         }
     };
     // Dropping the run future on a signal drops its cluster, which kills the nodes.
@@ -100,7 +110,7 @@ pub async fn main(args: ChaosArgs) -> ExitCode {
             Err(error) => {
                 eprintln!("error: chaos run failed: {error:#}");
                 println!("verdict: ERROR seed={} error={error}", args.seed);
-                ExitCode::from(2)
+                ExitCode::from(RUN_FAILED)
             }
         },
         () = interrupted() => {
@@ -214,5 +224,8 @@ mod tests {
         assert!(parse_duration("10d").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("169h").is_err());
+        assert!(parse_duration("99999999999999999h").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

@@ -320,7 +320,7 @@ impl Api for Endpoints {
 struct Slot {
     key: Option<String>,
     /// The name of a create whose outcome was unknown. The slot looks the job up by it
-    /// before it creates another, so unknown outcomes leave no jobs behind.
+    /// before it creates another, so unknown outcomes rarely leave jobs behind.
     unsure_create: Option<String>,
     /// The last delete's outcome was unknown; the slot deletes again until it is sure.
     unsure_delete: bool,
@@ -385,8 +385,8 @@ async fn think(rng: &mut StdRng, stop: &mut watch::Receiver<bool>) {
 
 /// Looks up the job of an unknown create by the tag that carries its unique name (a
 /// linearizable list). A job found goes into the slot, and the lookup is returned as a read
-/// of that job naming the create. No job found means the create never took effect; the slot
-/// is then free. An unknown lookup changes nothing and is tried again.
+/// of that job naming the create. No job found means the create had not taken effect by
+/// then, and the slot is free. An unknown lookup changes nothing and is tried again.
 async fn find_created(
     api: &impl Api,
     client: u32,

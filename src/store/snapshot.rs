@@ -232,7 +232,7 @@ impl SnapshotBuilder {
         let payload = copy.into_payload()?;
         let data = encode(&payload, "snapshot data")?;
         let meta = Meta {
-            snapshot_id: snapshot_id(payload.last_applied.as_ref()),
+            snapshot_id: snapshot_id(payload.last_applied.as_ref(), &data),
             last_log_id: payload.last_applied,
             last_membership: payload.last_membership,
         };
@@ -253,18 +253,21 @@ impl SnapshotBuilder {
     }
 }
 
-/// Creates a snapshot id from the log id it covers plus a random part, since two snapshots of
-/// the same log id can differ in bytes.
-fn snapshot_id(last_applied: Option<&LogId>) -> String {
-    let unique = uuid::Uuid::new_v4().simple().to_string();
+/// Creates a snapshot id from the log id it covers plus a digest of its bytes (UUIDv5), since
+/// two snapshots of the same log id can differ in bytes. Equal bytes give equal ids, so a
+/// replayed simulation builds the same ids.
+fn snapshot_id(last_applied: Option<&LogId>, data: &[u8]) -> String {
+    let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, data)
+        .simple()
+        .to_string();
     match last_applied {
         Some(log_id) => format!(
             "{}-{}-{}",
             log_id.leader_id.term,
             log_id.index,
-            &unique[..8]
+            &digest[..8]
         ),
-        None => format!("empty-{}", &unique[..8]),
+        None => format!("empty-{}", &digest[..8]),
     }
 }
 

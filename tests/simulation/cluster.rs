@@ -180,6 +180,8 @@ pub struct SimCluster {
     pub hosts: Vec<String>,
     pub down: BTreeSet<NodeId>,
     pub paused: BTreeSet<NodeId>,
+    /// Starts each fault log line, naming the seed, since seeds run side by side.
+    pub log_prefix: String,
 }
 
 impl SimCluster {
@@ -205,6 +207,10 @@ impl SimCluster {
 impl FaultTarget for SimCluster {
     fn ids(&self) -> Vec<NodeId> {
         self.api.node_ids()
+    }
+
+    fn log(&self, line: &str) {
+        println!("{}{line}", self.log_prefix);
     }
 
     async fn leader(&self) -> Option<NodeId> {

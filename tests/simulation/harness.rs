@@ -130,6 +130,7 @@ pub fn run_seed(options: &SimOptions) -> anyhow::Result<SimOutcome> {
             hosts,
             down: BTreeSet::new(),
             paused: BTreeSet::new(),
+            log_prefix: format!("seed {} ", options.seed),
         },
         history: history.clone(),
         log: log.clone(),
