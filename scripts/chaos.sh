@@ -15,7 +15,10 @@ target=${CARGO_TARGET_DIR:-target}
 [[ "$target" = /* ]] || target="$root/$target"
 bin=${RAFTCRON_BIN:-}
 
-if [[ -z "$bin" ]]; then
+if [[ -n "$bin" && ! -x "$bin" ]]; then
+  echo "error: RAFTCRON_BIN=$bin is not an executable file" >&2
+  exit 2
+elif [[ -z "$bin" ]]; then
   bin="$target/release/raftcron"
   [[ -x "$bin" ]] || echo "building the release binary (the first build takes minutes)" >&2
   (cd "$root" && cargo build --release --quiet)

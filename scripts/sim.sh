@@ -27,28 +27,43 @@ missing_value() {
   usage
 }
 
+fail() {
+  echo "error: $*" >&2
+  exit 2
+}
+
+# number FLAG VALUE MIN MAX: VALUE must be a whole number from MIN to MAX.
+number() {
+  local flag=$1 value=$2 min=$3 max=$4
+  [[ "$value" =~ ^[0-9]{1,19}$ ]] || fail "invalid $flag $value: expected a whole number"
+  value=$((10#$value))
+  ((value >= min && value <= max)) || fail "invalid $flag $value: expected $min to $max"
+}
+
 seeds="" from="" seed="" planted=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seeds|--from|--seed|--fault-secs|--nodes|--threads)
       [[ $# -ge 2 && -n "$2" ]] || missing_value "$1" ;;&
-    --seeds) seeds=$2; shift 2 ;;
-    --from) from=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --fault-secs) export RAFTCRON_SIM_FAULT_SECS=$2; shift 2 ;;
-    --nodes) export RAFTCRON_SIM_NODES=$2; shift 2 ;;
-    --threads) export RAFTCRON_SIM_THREADS=$2; shift 2 ;;
+    --seeds) number "$1" "$2" 1 1000000000; seeds=$2; shift 2 ;;
+    --from) number "$1" "$2" 0 1000000000000000000; from=$2; shift 2 ;;
+    --seed) number "$1" "$2" 0 1000000000000000000; seed=$2; shift 2 ;;
+    --fault-secs) number "$1" "$2" 1 86400; export RAFTCRON_SIM_FAULT_SECS=$2; shift 2 ;;
+    --nodes)
+      [[ "$2" == 3 || "$2" == 5 ]] || fail "invalid --nodes $2: expected 3 or 5"
+      export RAFTCRON_SIM_NODES=$2; shift 2 ;;
+    --threads) number "$1" "$2" 1 1024; export RAFTCRON_SIM_THREADS=$2; shift 2 ;;
     --planted-bug) planted=1; shift ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
 done
 
 if [[ -n "$seed" ]]; then
-  [[ -z "$seeds" && -z "$from" ]] || usage
+  [[ -z "$seeds" && -z "$from" ]] || fail "--seed replays one seed: give it without --seeds and --from"
   export RAFTCRON_SIM_SEED=$seed
   [[ -z "$planted" ]] || export RAFTCRON_SIM_PLANTED_BUG=1
 elif [[ -n "$seeds" ]]; then
-  [[ -z "$planted" ]] || usage
+  [[ -z "$planted" ]] || fail "--planted-bug runs one seed: give it with --seed S"
   export RAFTCRON_SIM_SEEDS=$seeds
   export RAFTCRON_SIM_SEED_FROM=${from:-1}
 else

@@ -194,9 +194,15 @@ fn run_seeds(from: u64, count: u64) -> Vec<String> {
     let next = AtomicU64::new(from);
     let failures = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
-    let threads = env_u64("RAFTCRON_SIM_THREADS").map_or(threads, |count| count as usize);
+    let threads = env_u64("RAFTCRON_SIM_THREADS").map_or(threads, |count| {
+        assert!(
+            (1..=1024).contains(&count),
+            "invalid RAFTCRON_SIM_THREADS={count}: expected 1 to 1024"
+        );
+        usize::try_from(count).unwrap_or(usize::MAX)
+    });
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads {
             scope.spawn(|| {
                 loop {
                     let seed = next.fetch_add(1, Ordering::SeqCst);

@@ -2,7 +2,8 @@
 //! each with its own data directory, config and log, with peer traffic through [`Links`].
 //!
 //! Dropping a [`Cluster`] sends SIGKILL to every node it started, paused ones included, so a
-//! run that returns early, panics or is interrupted leaves no node behind.
+//! run that returns early, panics or is interrupted leaves no node behind. A runner killed
+//! with SIGKILL takes its nodes with it too (the parent-death signal).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,6 +44,23 @@ pub struct Cluster {
     nodes: BTreeMap<NodeId, Node>,
     links: Links,
     http: reqwest::Client,
+}
+
+/// Makes the kernel send SIGKILL to the node when the thread that started it exits, so a
+/// runner killed with SIGKILL, which runs no `Drop`, leaves no node behind. The runner starts
+/// nodes from its runtime's worker threads, which live as long as the run.
+fn die_with_runner(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and calls only prctl, which
+    // is async-signal-safe, allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Returns a port that was free a moment ago on 127.0.0.1.
@@ -161,15 +179,26 @@ impl Cluster {
             .append(true)
             .open(&node.log_path)
             .with_context(|| format!("failed to open {}", node.log_path.display()))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .arg("serve")
             .arg("--config")
             .arg(&node.config_path)
-            .env("RUST_LOG", "info,openraft=warn")
-            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log);
+        // The node reads only its config file and the variables the run sets: a RAFTCRON_*
+        // setting in the runner's environment would otherwise change the cluster under test.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("RAFTCRON_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("RUST_LOG", "info,openraft=warn")
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        die_with_runner(&mut command);
+        let child = command
             .spawn()
             .with_context(|| format!("failed to start {}", self.binary.display()))?;
         node.child = Some(child);

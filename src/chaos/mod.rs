@@ -25,22 +25,22 @@ use crate::scheduler::runtime::DISPATCH_BEFORE_COMMIT;
 pub struct ChaosArgs {
     /// How long faults are injected, as 90s, 10m, 2h or plain seconds; the run then settles
     /// and checks for up to a few more minutes.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, allow_hyphen_values = true, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Seed of the fault schedule and of the clients' choices.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1)]
     pub seed: u64,
     /// Number of nodes: 3 or 5.
-    #[arg(long, default_value_t = 3, value_parser = parse_node_count)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 3, value_parser = parse_node_count)]
     pub nodes: u64,
     /// Enables a deliberate bug on the nodes, to show that the checker catches it.
     #[arg(long, value_parser = [DISPATCH_BEFORE_COMMIT])]
     pub planted_bug: Option<String>,
     /// Stops after this many faults, even if --duration has time left.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub faults: Option<usize>,
     /// Number of concurrent API clients.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 4)]
     pub clients: u32,
     /// Keeps the data directory and node logs of a passing run (a failing run keeps them).
     #[arg(long)]

@@ -175,6 +175,15 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
     .await;
     cluster.heal_all()?;
     let faults = fault_result?;
+    // A run meant to inject faults that injected none would pass without testing failover.
+    if faults.is_empty() && args.faults != Some(0) {
+        bail!(
+            "no fault was injected within --duration {}s: the first fault of seed {} needs a \
+             longer duration (--faults 0 runs without faults on purpose)",
+            args.duration.as_secs(),
+            args.seed
+        );
+    }
     let _ = stop_clients.send(true);
     for client in clients {
         let _ = client.await;
