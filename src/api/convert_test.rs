@@ -11,6 +11,7 @@ use crate::model::{
 fn sample_job() -> Job {
     Job {
         revision: 0,
+        pruned_through: None,
         stats: crate::model::JobStats::default(),
         id: "6f0c1f2e-0000-4000-8000-000000000001".to_string(),
         spec: JobSpec {

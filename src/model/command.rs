@@ -186,6 +186,7 @@ pub enum SkipReason {
     ConcurrencyForbidden(ExecutionId),
     /// Recorded as missed by a `Skip` intent: counted on the job, nothing started.
     Missed(JobId),
-    /// The job changed after the intent was computed, or the instants were recorded already.
+    /// The job changed after the intent was computed, or the instants were recorded already,
+    /// or a schedule instant is at or before the job's `pruned_through`.
     StaleIntent(JobId),
 }

@@ -331,6 +331,10 @@ pub struct Job {
     /// intents carry the revision they were computed from, so one computed before a change is
     /// rejected after it.
     pub revision: u64,
+    /// Latest scheduled instant of a SCHEDULE execution that retention removed. A schedule
+    /// fire at or before it whose execution does not exist is rejected, because its decision
+    /// may have been made and pruned. Not part of the API.
+    pub pruned_through: Option<Timestamp>,
 }
 
 #[cfg(test)]

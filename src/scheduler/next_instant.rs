@@ -36,6 +36,7 @@ mod tests {
         };
         Job {
             revision: 0,
+            pruned_through: None,
             stats: crate::model::JobStats::default(),
             id: "job-1".to_string(),
             spec: JobSpec {

@@ -25,9 +25,11 @@
 //!   - `Fire`: a missing job gives `Skipped(JobNotFound)`. A `Schedule` fire of a job that is
 //!     not ACTIVE gives `Skipped(JobNotActive)`. The execution id is
 //!     `Execution::derive_id(job_id, scheduled_time, cause)`. When that execution exists the
-//!     decision is `Duplicate(id)` and nothing changes. A `Retry` fire needs `retry_of` to name a
-//!     FAILED execution of the same job, else `Skipped(NotRetryable(retry_of))`, with an empty
-//!     id when `retry_of` is absent.
+//!     decision is `Duplicate(id)` and nothing changes. When it does not, a `Schedule` fire at
+//!     or before the job's `pruned_through` gives `Skipped(StaleIntent)` and changes nothing,
+//!     because retention may have removed the execution of that decision. A `Retry` fire needs
+//!     `retry_of` to name a FAILED execution of the same job, else
+//!     `Skipped(NotRetryable(retry_of))`, with an empty id when `retry_of` is absent.
 //!
 //!     Then the job's concurrency policy applies, to every cause, unless the intent has
 //!     `force: true`. An execution is open while it is RUNNING or RETRYING.
@@ -81,12 +83,20 @@
 //! `decided_at` or `finished_at` of that job's intents and outcomes in the command, never the
 //! clock. Open executions are never removed. Removed executions lose their index rows too, and
 //! get no event of their own, except one the same command finished: its final state is sent.
+//! When retention removes `Schedule` executions, the job's `pruned_through` becomes the latest
+//! `scheduled_time` among them, unless it is later already, and a `JobChanged` event follows.
 //! Pruning reads the job's index rows and their `open_executions` rows, so its cost grows with
 //! `retention.max_count` plus the job's open executions.
 //!
-//! NOTE: neither pruning nor a FORBID skip leaves a record of the intent. A duplicate of the
-//! intent that created a pruned execution is accepted again, and a duplicate of an intent that
-//! FORBID skipped is counted again.
+//! NOTE: `pruned_through` cannot tell a pruned decision from an instant whose first proposal
+//! never committed. Such an instant at or before it is rejected as well, so it neither runs nor
+//! is counted. Only `Schedule` executions raise it, because a manual instant is a request time
+//! read on the proposing node's clock, and a watermark would reject new triggers from a node
+//! whose clock is behind. So a copy of a manual intent whose execution was pruned is accepted
+//! again. A copy of a `Retry` fire is rejected as `NotRetryable` once the FAILED execution it
+//! retries is pruned, which happens first because that execution has the earlier instant,
+//! unless node clocks disagree. A FORBID skip leaves no record, so a copy of its intent is
+//! counted again, or accepted when the job has no open execution by then.
 
 mod fires;
 mod outcomes;

@@ -1,6 +1,8 @@
 //! Tests of the job policies in the apply rules: concurrency, catch-up and redispatch counters,
 //! retried status codes and jitter, and history retention.
 
+use openraft::RaftSnapshotBuilder;
+
 use super::*;
 use crate::model::{ConcurrencyPolicy, Retention};
 
@@ -756,6 +758,10 @@ async fn execution_finished_and_pruned_is_announced() {
     harness.outcomes(vec![success(&late.id, 1, 12_000)]).await;
 
     assert_eq!(harness.execution(&late.id), None);
+    let StateEvent::JobChanged { job: Some(job), .. } = events.try_recv().unwrap() else {
+        panic!("expected the job event of the raised pruned_through");
+    };
+    assert_eq!(job.pruned_through, Some(Timestamp(5_000)));
     let StateEvent::ExecutionChanged(announced) = events.try_recv().unwrap() else {
         panic!("expected an execution event");
     };
@@ -827,5 +833,175 @@ async fn steady_firing_keeps_history_flat() {
     assert_eq!(
         harness.job("job-1").last_execution_time,
         Some(Timestamp(60_000_000))
+    );
+}
+
+// --- retention: copies of pruned schedule intents
+
+/// Creates `job-1` keeping one finished execution, then fires and completes its instants at
+/// 10 s and 20 s, so retention removes the one at 10 s. Returns the removed execution's id.
+async fn pruned_first_instant(harness: &mut Harness) -> String {
+    harness
+        .create(job_with_retention("job-1", 1, 86_400_000))
+        .await;
+    let pruned = fire_and_complete(harness, "job-1", 10_000).await;
+    fire_and_complete(harness, "job-1", 20_000).await;
+    assert_eq!(harness.execution(&pruned), None, "retention removed it");
+    pruned
+}
+
+fn stale_intent(job_id: &str) -> FireDecision {
+    FireDecision::Skipped {
+        reason: SkipReason::StaleIntent(job_id.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn retention_records_pruned_schedule_instant() {
+    let mut harness = Harness::new();
+    pruned_first_instant(&mut harness).await;
+
+    assert_eq!(harness.job("job-1").pruned_through, Some(Timestamp(10_000)));
+}
+
+#[tokio::test]
+async fn copy_of_pruned_intent_is_rejected() {
+    let mut harness = Harness::new();
+    let pruned = pruned_first_instant(&mut harness).await;
+    let job_before = harness.job("job-1");
+    let rows_before = stored_rows(&harness);
+
+    // The same intent, proposed again after its first proposal timed out but committed.
+    let decision = harness
+        .fire(schedule_fire("job-1", 10_000, Some(11_000)))
+        .await;
+
+    assert_eq!(decision, stale_intent("job-1"));
+    assert_eq!(harness.execution(&pruned), None);
+    assert_eq!(stored_rows(&harness), rows_before);
+    assert_eq!(open_ids(&harness), Vec::<String>::new());
+    assert_eq!(harness.job("job-1"), job_before);
+}
+
+#[tokio::test]
+async fn older_instant_above_pruned_through_is_accepted() {
+    let mut harness = Harness::new();
+    pruned_first_instant(&mut harness).await;
+    fire_and_complete(&mut harness, "job-1", 30_000).await;
+    assert_eq!(harness.job("job-1").pruned_through, Some(Timestamp(20_000)));
+
+    // 25 s was proposed before 30 s, but that proposal never committed.
+    let late = harness
+        .accepted(schedule_fire("job-1", 25_000, Some(30_000)))
+        .await;
+
+    assert_eq!(late.scheduled_time, Timestamp(25_000));
+    assert_eq!(late.status, ExecutionStatus::Running);
+    let stored = harness.job("job-1");
+    assert_eq!(stored.last_execution_time, Some(Timestamp(30_000)));
+    assert_eq!(stored.next_execution_time, Some(Timestamp(31_000)));
+}
+
+#[tokio::test]
+async fn never_committed_instant_below_pruned_through_is_rejected() {
+    let mut harness = Harness::new();
+    pruned_first_instant(&mut harness).await;
+
+    // 5 s never had an execution, but retention leaves no record to tell it from a pruned one.
+    let decision = harness
+        .fire(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
+
+    assert_eq!(decision, stale_intent("job-1"));
+    let never_run = Execution::derive_id("job-1", Timestamp(5_000), Cause::Schedule);
+    assert_eq!(harness.execution(&never_run), None);
+    assert_eq!(harness.job("job-1").stats.skipped_instants, 0);
+}
+
+#[tokio::test]
+async fn open_execution_below_pruned_through_is_duplicate() {
+    let mut harness = Harness::new();
+    harness
+        .create(job_with_retention("job-1", 1, 86_400_000))
+        .await;
+    let open = harness
+        .accepted(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
+    fire_and_complete(&mut harness, "job-1", 10_000).await;
+    fire_and_complete(&mut harness, "job-1", 20_000).await;
+    assert_eq!(harness.job("job-1").pruned_through, Some(Timestamp(10_000)));
+
+    let decision = harness
+        .fire(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
+
+    assert_eq!(decision, FireDecision::Duplicate(open.id));
+}
+
+#[tokio::test]
+async fn pruned_through_never_moves_back() {
+    let mut harness = Harness::new();
+    harness
+        .create(job_with_retention("job-1", 1, 86_400_000))
+        .await;
+    let late = harness
+        .accepted(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
+    fire_and_complete(&mut harness, "job-1", 10_000).await;
+    fire_and_complete(&mut harness, "job-1", 20_000).await;
+
+    // `late` ends after a newer instant was removed, and goes at once.
+    harness.outcomes(vec![success(&late.id, 1, 21_000)]).await;
+
+    assert_eq!(harness.execution(&late.id), None);
+    assert_eq!(harness.job("job-1").pruned_through, Some(Timestamp(10_000)));
+}
+
+#[tokio::test]
+async fn pruned_manual_execution_keeps_pruned_through() {
+    let mut harness = Harness::new();
+    harness
+        .create(job_with_retention("job-1", 1, 86_400_000))
+        .await;
+    let manual = harness.accepted(manual_fire("job-1", 5_000)).await;
+    harness.outcomes(vec![success(&manual.id, 1, 5_500)]).await;
+
+    fire_and_complete(&mut harness, "job-1", 10_000).await;
+
+    assert_eq!(harness.execution(&manual.id), None);
+    assert_eq!(harness.job("job-1").pruned_through, None);
+    harness
+        .accepted(schedule_fire("job-1", 5_000, Some(10_000)))
+        .await;
+}
+
+#[tokio::test]
+async fn pruned_through_survives_snapshot_install() {
+    let mut harness = Harness::new();
+    pruned_first_instant(&mut harness).await;
+    let snapshot = harness
+        .store
+        .state_machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+
+    let mut follower = open_temp_store();
+    install_snapshot(&mut follower, &snapshot.meta, &snapshot)
+        .await
+        .unwrap();
+
+    let installed = follower.reader.get_job("job-1").unwrap().unwrap();
+    assert_eq!(installed.pruned_through, Some(Timestamp(10_000)));
+    let copy = Command::RecordFires {
+        intents: vec![Intent::Fire(schedule_fire("job-1", 10_000, Some(11_000)))],
+    };
+    let entry = command_entry(TERM, harness.last_index + 1, copy);
+    let responses = follower.state_machine.apply([entry]).await.unwrap();
+    assert_eq!(
+        responses,
+        vec![Response::Fires(vec![stale_intent("job-1")])]
     );
 }

@@ -5,7 +5,9 @@ use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, Membership};
 
 use super::StateEvent;
-use super::test_support::{TestStore, command_entry, job, log_id, open_temp_store, spec};
+use super::test_support::{
+    TestStore, command_entry, install_snapshot, job, log_id, open_temp_store, spec,
+};
 use crate::model::{
     Cause, Command, Execution, ExecutionResult, ExecutionStatus, FireDecision, FireIntent, Intent,
     Job, JobStatus, MAX_RESULT_BODY_BYTES, Outcome, OutcomeResult, Rejection, Response,

@@ -14,10 +14,11 @@ use super::error::StoreError;
 
 /// Format version written in front of every value.
 ///
-/// Version 2 added the job policies, counters and revision. Version 1 was written only by
-/// development builds before any release, so it has no decoder: such a data directory is
-/// rejected with `UnsupportedFormatVersion` and must be removed.
-pub(crate) const FORMAT_VERSION: u8 = 2;
+/// Version 2 added the job policies, counters and revision, and version 3 the job's
+/// `pruned_through`. Versions 1 and 2 were written only by development builds before any
+/// release, so they have no decoder. Such a data directory is rejected with
+/// `UnsupportedFormatVersion` and must be removed.
+pub(crate) const FORMAT_VERSION: u8 = 3;
 
 /// Encodes `value` inside an envelope. `kind` names the value in errors.
 pub(crate) fn encode<T: Serialize>(value: &T, kind: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -154,6 +155,21 @@ mod tests {
                 found: 9,
                 supported: FORMAT_VERSION,
                 ..
+            }
+        ));
+    }
+
+    #[test]
+    fn job_of_previous_version_is_an_error() {
+        let mut bytes = encode(&job("job-1"), "job").unwrap();
+        bytes[0] = FORMAT_VERSION - 1;
+        let error = decode::<crate::model::Job>(&bytes, "job").unwrap_err();
+        assert!(matches!(
+            error,
+            StoreError::UnsupportedFormatVersion {
+                kind: "job",
+                found: 2,
+                supported: 3,
             }
         ));
     }

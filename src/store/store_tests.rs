@@ -11,7 +11,9 @@ use openraft::{
 };
 use tempfile::TempDir;
 
-use super::test_support::{TestStore, command_entry, job, log_id, open_temp_store, test_config};
+use super::test_support::{
+    TestStore, command_entry, install_snapshot, job, log_id, open_temp_store, test_config,
+};
 use super::{LogStore, MemoryDisk, StateEvent, StateMachineStore, StateReader, StoreError};
 use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
 use crate::raft_types::{StorageError, TypeConfig};
@@ -273,15 +275,7 @@ async fn snapshot_install_replaces_state() {
     .await;
     let mut events = follower.reader.subscribe();
 
-    let mut received = follower
-        .state_machine
-        .begin_receiving_snapshot()
-        .await
-        .unwrap();
-    *received = *snapshot.snapshot.clone();
-    follower
-        .state_machine
-        .install_snapshot(&snapshot.meta, received)
+    install_snapshot(&mut follower, &snapshot.meta, &snapshot)
         .await
         .unwrap();
 
@@ -331,16 +325,7 @@ async fn snapshot_with_wrong_meta_is_rejected() {
     let mut meta = snapshot.meta.clone();
     meta.last_log_id = Some(log_id(1, 99));
 
-    let mut received = follower
-        .state_machine
-        .begin_receiving_snapshot()
-        .await
-        .unwrap();
-    *received = *snapshot.snapshot.clone();
-    let result = follower
-        .state_machine
-        .install_snapshot(&meta, received)
-        .await;
+    let result = install_snapshot(&mut follower, &meta, &snapshot).await;
 
     assert!(result.is_err());
     assert_eq!(follower.reader.last_applied().unwrap(), None);
@@ -366,15 +351,7 @@ async fn snapshot_reflects_state_when_builder_created() {
 
     assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 4)));
     let mut follower = open_temp_store();
-    let mut received = follower
-        .state_machine
-        .begin_receiving_snapshot()
-        .await
-        .unwrap();
-    *received = *snapshot.snapshot;
-    follower
-        .state_machine
-        .install_snapshot(&snapshot.meta, received)
+    install_snapshot(&mut follower, &snapshot.meta, &snapshot)
         .await
         .unwrap();
     assert_eq!(

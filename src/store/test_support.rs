@@ -33,6 +33,18 @@ pub(crate) fn open_temp_store() -> TestStore {
     }
 }
 
+/// Installs the bytes of `snapshot` on `store` under `meta`, as a follower receives them.
+pub(crate) async fn install_snapshot(
+    store: &mut TestStore,
+    meta: &openraft::SnapshotMeta<crate::raft_types::NodeId, crate::raft_types::NodeInfo>,
+    snapshot: &openraft::storage::Snapshot<TypeConfig>,
+) -> Result<(), crate::raft_types::StorageError> {
+    use openraft::storage::RaftStateMachine;
+    let mut received = store.state_machine.begin_receiving_snapshot().await?;
+    *received = *snapshot.snapshot.clone();
+    store.state_machine.install_snapshot(meta, received).await
+}
+
 /// Returns a config with a small cache and `fsync` on, as in production.
 pub(crate) fn test_config() -> StoreConfig {
     StoreConfig {
@@ -85,6 +97,7 @@ pub(crate) fn spec(schedule: &str) -> JobSpec {
 pub(crate) fn job(id: &str) -> Job {
     Job {
         revision: 0,
+        pruned_through: None,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: spec("0 0 * * *"),

@@ -105,6 +105,7 @@ fn job(url: &str, timeout_ms: u64) -> Job {
     };
     Job {
         revision: 0,
+        pruned_through: None,
         stats: crate::model::JobStats::default(),
         id: "job-1".to_string(),
         spec: JobSpec {

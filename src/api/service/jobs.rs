@@ -21,6 +21,7 @@ impl ApiService {
         };
         let job = Job {
             revision: 0,
+            pruned_through: None,
             id: (self.new_job_id)(),
             spec,
             status,

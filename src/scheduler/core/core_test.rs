@@ -40,6 +40,7 @@ pub(super) fn job(id: &str, period_ms: i64, anchor: i64) -> Job {
     };
     Job {
         revision: 0,
+        pruned_through: None,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {

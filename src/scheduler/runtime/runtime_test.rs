@@ -343,6 +343,7 @@ fn job_with_timeout(
     };
     Job {
         revision: 0,
+        pruned_through: None,
         stats: crate::model::JobStats::default(),
         id: id.to_string(),
         spec: JobSpec {

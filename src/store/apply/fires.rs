@@ -73,6 +73,9 @@ fn decide_fire(
     if state.execution(&id)?.is_some() {
         return Ok(FireDecision::Duplicate(id));
     }
+    if is_pruned_instant(&job, fire) {
+        return Ok(skipped(SkipReason::StaleIntent(fire.job_id.clone())));
+    }
     if fire.cause == Cause::Retry && !retry_target_failed(state, fire)? {
         let retried = fire.retry_of.clone().unwrap_or_default();
         return Ok(skipped(SkipReason::NotRetryable(retried)));
@@ -107,6 +110,15 @@ fn decide_fire(
     state.put_execution(execution.clone());
     state.mark_retention_due(&fire.job_id, fire.decided_at);
     Ok(FireDecision::Accepted(execution))
+}
+
+/// Returns whether `fire` is a schedule instant at or before the job's `pruned_through`. When its
+/// execution is missing, such a fire may be a copy of an intent whose execution was pruned.
+fn is_pruned_instant(job: &Job, fire: &FireIntent) -> bool {
+    fire.cause == Cause::Schedule
+        && job
+            .pruned_through
+            .is_some_and(|through| fire.scheduled_time <= through)
 }
 
 /// Counts a fire that FORBID skips because `open_id` is still open. A schedule fire still moves

@@ -2,7 +2,7 @@
 //! finished some of them.
 
 use super::{Pending, StoreError};
-use crate::model::{Job, Timestamp};
+use crate::model::{Cause, Job, Timestamp};
 
 /// Prunes the history of every job marked by [`Pending::mark_retention_due`] in this command.
 pub(super) fn prune_due_histories(state: &mut Pending) -> Result<(), StoreError> {
@@ -20,7 +20,7 @@ pub(super) fn prune_due_histories(state: &mut Pending) -> Result<(), StoreError>
 /// oldest scheduled first, and those scheduled before `instant - retention.max_age_ms`.
 ///
 /// `instant` comes from the command, so every node prunes the same executions. Open executions
-/// are never removed.
+/// are never removed. Removing a SCHEDULE execution raises the job's `pruned_through`.
 fn prune_history(state: &mut Pending, job: &Job, instant: Timestamp) -> Result<(), StoreError> {
     let retention = job.spec.policies.retention;
     let max_age = i64::try_from(retention.max_age_ms).unwrap_or(i64::MAX);
@@ -35,12 +35,31 @@ fn prune_history(state: &mut Pending, job: &Job, instant: Timestamp) -> Result<(
     let excess = finished.len().saturating_sub(max_count);
 
     // Rows are oldest first, so the first row kept by both rules ends the pruning.
+    let mut latest_schedule_pruned = None;
     for (position, row) in finished.into_iter().enumerate() {
         if position >= excess && row.scheduled_time >= oldest_kept {
             break;
         }
         let execution = state.indexed_execution(&job.id, &row.id)?;
+        if execution.cause == Cause::Schedule {
+            latest_schedule_pruned = Some(execution.scheduled_time);
+        }
         state.prune_execution(execution);
     }
+
+    if let Some(pruned) = latest_schedule_pruned {
+        raise_pruned_through(state, job, pruned);
+    }
     Ok(())
+}
+
+/// Moves the job's `pruned_through` up to `pruned`, the latest schedule instant just removed,
+/// so a copy of that instant's intent cannot start it again. It never moves back.
+fn raise_pruned_through(state: &mut Pending, job: &Job, pruned: Timestamp) {
+    if job.pruned_through.is_some_and(|through| through >= pruned) {
+        return;
+    }
+    let mut changed = job.clone();
+    changed.pruned_through = Some(pruned);
+    state.put_job(changed);
 }
