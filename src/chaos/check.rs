@@ -869,6 +869,17 @@ fn check_state_agreement(observations: &Observations, examples: &mut Vec<String>
 
 /// For each fault, the time from its start to the first request of an instant scheduled at
 /// or after it.
+/// Names the failover group of a fault: its kind, apart for faults aimed at a role when no
+/// leader was known, since those hit a node picked at random.
+fn failover_group(fault: &FaultRecord) -> String {
+    let name = fault.kind.name();
+    if fault.leader_before.is_none() && fault.kind.targets_roles() {
+        format!("{name}, no leader")
+    } else {
+        name.to_string()
+    }
+}
+
 fn failover(observations: &Observations, sent: &[Sent]) -> Failover {
     let mut samples = Vec::new();
     let mut described = Vec::new();
@@ -882,7 +893,7 @@ fn failover(observations: &Observations, sent: &[Sent]) -> Failover {
         match first {
             Some(at) => {
                 let ms = at - fault.started_ms;
-                samples.push((fault.kind.name().to_string(), ms));
+                samples.push((failover_group(fault), ms));
                 let leader = fault
                     .leader_before
                     .map_or("none".into(), |id| id.to_string());
@@ -925,6 +936,7 @@ pub fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chaos::faults::FaultKind;
 
     #[test]
     fn instants_of_every_second() {
@@ -1042,5 +1054,29 @@ mod tests {
         let keyed = keyed_history(&observations(history));
 
         assert!(keyed.is_empty());
+    }
+
+    fn fault(kind: FaultKind, leader_before: Option<NodeId>) -> FaultRecord {
+        FaultRecord {
+            number: 1,
+            kind,
+            description: String::new(),
+            leader_before,
+            started_ms: 0,
+            started_s: 0.0,
+            healed_s: 1.0,
+            healed_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn role_fault_without_leader_has_own_group() {
+        let blind = fault(FaultKind::KillFollower, None);
+        let aimed = fault(FaultKind::KillFollower, Some(2));
+        let partition = fault(FaultKind::IsolateNode, None);
+
+        assert_eq!(failover_group(&blind), "kill-follower, no leader");
+        assert_eq!(failover_group(&aimed), "kill-follower");
+        assert_eq!(failover_group(&partition), "isolate-node");
     }
 }

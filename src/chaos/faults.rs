@@ -67,6 +67,19 @@ impl FaultKind {
         }
     }
 
+    /// Returns whether the fault picks its nodes by role, so that without a known leader it
+    /// hits a node picked at random instead.
+    pub fn targets_roles(self) -> bool {
+        matches!(
+            self,
+            FaultKind::KillLeader
+                | FaultKind::KillFollower
+                | FaultKind::PauseLeader
+                | FaultKind::PauseFollower
+                | FaultKind::LeaderMinority
+        )
+    }
+
     /// Returns the range the hold time is drawn from, in milliseconds.
     fn hold_range_ms(self) -> (u64, u64) {
         match self {

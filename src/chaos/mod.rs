@@ -199,7 +199,7 @@ fn print_failover(failover: &check::Failover) {
 fn print_quantiles(label: &str, sorted: &[i64]) {
     let show = |q: f64| check::quantile(sorted, q).map_or("-".to_string(), |ms| ms.to_string());
     println!(
-        "  {label:<16} n={:<5} p50={:<6} p99={:<6} max={}",
+        "  {label:<26} n={:<5} p50={:<6} p99={:<6} max={}",
         sorted.len(),
         show(0.5),
         show(0.99),
