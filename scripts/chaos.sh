@@ -15,7 +15,7 @@ target=${CARGO_TARGET_DIR:-target}
 [[ "$target" = /* ]] || target="$root/$target"
 bin=${RAFTCRON_BIN:-}
 
-if [[ -n "$bin" && ! -x "$bin" ]]; then
+if [[ -n "$bin" && ! ( -f "$bin" && -x "$bin" ) ]]; then
   echo "error: RAFTCRON_BIN=$bin is not an executable file" >&2
   exit 2
 elif [[ -z "$bin" ]]; then

@@ -20,7 +20,8 @@ usage() {
 }
 
 # The flags alone choose the run: variables left in the environment must not override them.
-unset RAFTCRON_SIM_SEED RAFTCRON_SIM_SEEDS RAFTCRON_SIM_SEED_FROM RAFTCRON_SIM_PLANTED_BUG
+unset RAFTCRON_SIM_SEED RAFTCRON_SIM_SEEDS RAFTCRON_SIM_SEED_FROM RAFTCRON_SIM_PLANTED_BUG \
+  RAFTCRON_SIM_NODES RAFTCRON_SIM_FAULT_SECS RAFTCRON_SIM_THREADS
 
 missing_value() {
   echo "missing value for $1" >&2

@@ -51,12 +51,18 @@ pub struct Cluster {
 /// nodes from its runtime's worker threads, which live as long as the run.
 fn die_with_runner(command: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec, and calls only prctl, which
-    // is async-signal-safe, allocates nothing and takes no lock.
+    let runner = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: the closure runs in the child between fork and exec, and calls only prctl and
+    // getppid, which are async-signal-safe, allocate nothing and take no lock.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // A runner that died before the signal was set would not deliver it. The error is
+            // a bare errno, since allocating between fork and exec is not safe.
+            if libc::getppid() != runner {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });

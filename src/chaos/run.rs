@@ -160,6 +160,10 @@ pub async fn run(args: &ChaosArgs, binary: &Path) -> anyhow::Result<Report> {
     );
 
     let until = started.elapsed() + args.duration;
+    if args.faults == Some(0) {
+        // A run without faults still gives the workload the whole duration.
+        tokio::time::sleep(args.duration).await;
+    }
     let mut crashes = Vec::new();
     let mut processes = Processes {
         cluster: &mut cluster,

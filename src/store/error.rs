@@ -64,7 +64,8 @@ pub enum StoreError {
     /// A stored value was written in a format version this build does not read.
     #[error(
         "stored {kind} has format version {found}, but this build reads only version \
-         {supported}; run the raftcron version that wrote it"
+         {supported}; run the raftcron version that wrote it, or remove the data directory if a \
+         pre-release build wrote it"
     )]
     UnsupportedFormatVersion {
         kind: &'static str,
