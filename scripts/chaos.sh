@@ -5,7 +5,7 @@
 #                    [--planted-bug dispatch-before-commit] [--clients N] [--keep-data]
 #
 # Arguments go to `raftcron chaos` unchanged. Builds the release binary first (a no-op when it
-# is up to date), under CARGO_TARGET_DIR when that is set; RAFTCRON_BIN runs another binary
+# is up to date), under CARGO_TARGET_DIR when that is set. RAFTCRON_BIN runs another binary
 # without a build. The last line printed is the verdict. The exit status is 0 when every
 # check passed, 1 on a violation, 2 on bad arguments and 3 when the run itself failed.
 set -euo pipefail

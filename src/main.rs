@@ -90,7 +90,7 @@ fn run_async(future: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    // Colour codes only on a terminal: node logs are often files.
+    // Colour codes only on a terminal, because node logs are often files.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

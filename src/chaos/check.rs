@@ -869,8 +869,8 @@ fn check_state_agreement(observations: &Observations, examples: &mut Vec<String>
 
 /// For each fault, the time from its start to the first request of an instant scheduled at
 /// or after it.
-/// Names the failover group of a fault: its kind, apart for faults aimed at a role when no
-/// leader was known, since those hit a node picked at random.
+/// Returns the failover group of a fault: its kind, with ", no leader" added when the fault
+/// aims at a role but no leader was known, because it then hit a node picked at random.
 fn failover_group(fault: &FaultRecord) -> String {
     let name = fault.kind.name();
     if fault.leader_before.is_none() && fault.kind.targets_roles() {
@@ -1032,7 +1032,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_by_name_keys_unknown_create_of_deleted_job() {
+    fn unknown_create_keyed_by_lookup() {
         let unknown = Outcome::Unknown("timeout".into());
         let history = vec![
             op(None, Some("c1"), OpKind::Create, unknown),

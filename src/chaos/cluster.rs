@@ -48,7 +48,7 @@ pub struct Cluster {
 
 /// Makes the kernel send SIGKILL to the node when the thread that started it exits, so a
 /// runner killed with SIGKILL, which runs no `Drop`, leaves no node behind. The runner starts
-/// nodes from its runtime's worker threads, which live as long as the run.
+/// nodes from its main thread (the runtime's `block_on`), which lives as long as the run.
 fn die_with_runner(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     let runner = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
@@ -193,7 +193,7 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        // The node reads only its config file and the variables the run sets: a RAFTCRON_*
+        // The node reads only its config file and the variables the run sets. A RAFTCRON_*
         // setting in the runner's environment would otherwise change the cluster under test.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("RAFTCRON_") {

@@ -58,7 +58,7 @@ fn parse_node_count(text: &str) -> Result<u64, String> {
 /// Longest accepted `--duration`: a week.
 const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
 /// Exit status of a run that could not complete (no leader, a job that could not be
-/// created); 2 stays clap's status for bad arguments.
+/// created). Status 2 is left to clap, which exits with it on bad arguments.
 const RUN_FAILED: u8 = 3;
 
 /// Parses `90s`, `10m`, `2h` or a plain number of seconds, from 1 s to a week.

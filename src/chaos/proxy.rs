@@ -17,7 +17,7 @@ use crate::raft_types::NodeId;
 
 /// Time allowed to connect to the target peer port.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Wait after a failed accept.
+/// Pause after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One directed link. While it is cut, new connections are accepted and closed at once, and
@@ -79,9 +79,9 @@ async fn accept_loop(listener: TcpListener, target: String, open: watch::Receive
     }
 }
 
-/// Copies bytes both ways until either side closes or fails, or the link is cut; then closes
-/// both. A half-closed connection is not kept open: a paused peer may never finish its side,
-/// and each kept connection would hold two of the runner's descriptors.
+/// Copies bytes both ways until either side closes or fails, or the link is cut, and then
+/// closes both. A half-closed connection is not kept open, because a paused peer may never
+/// finish its side and each kept connection holds two of the runner's descriptors.
 async fn forward(mut inbound: TcpStream, target: String, mut open: watch::Receiver<bool>) {
     let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target));
     let Ok(Ok(mut outbound)) = connect.await else {

@@ -322,7 +322,7 @@ struct Slot {
     /// The name of a create whose outcome was unknown. The slot looks the job up by it
     /// before it creates another, so unknown outcomes rarely leave jobs behind.
     unsure_create: Option<String>,
-    /// The last delete's outcome was unknown; the slot deletes again until it is sure.
+    /// Whether the last delete's outcome was unknown, so the slot deletes again.
     unsure_delete: bool,
 }
 

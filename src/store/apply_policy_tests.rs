@@ -1,8 +1,6 @@
 //! Tests of the job policies in the apply rules: concurrency, catch-up and redispatch counters,
 //! retried status codes and jitter, and history retention.
 
-use openraft::RaftSnapshotBuilder;
-
 use super::*;
 use crate::model::{ConcurrencyPolicy, Retention};
 
@@ -979,14 +977,7 @@ async fn pruned_manual_execution_keeps_pruned_through() {
 async fn pruned_through_survives_snapshot_install() {
     let mut harness = Harness::new();
     pruned_first_instant(&mut harness).await;
-    let snapshot = harness
-        .store
-        .state_machine
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snapshot = build_snapshot(&mut harness.store).await;
 
     let mut follower = open_temp_store();
     install_snapshot(&mut follower, &snapshot.meta, &snapshot)

@@ -6,7 +6,7 @@ use openraft::{EntryPayload, Membership};
 
 use super::StateEvent;
 use super::test_support::{
-    TestStore, command_entry, install_snapshot, job, log_id, open_temp_store, spec,
+    TestStore, build_snapshot, command_entry, install_snapshot, job, log_id, open_temp_store, spec,
 };
 use crate::model::{
     Cause, Command, Execution, ExecutionResult, ExecutionStatus, FireDecision, FireIntent, Intent,

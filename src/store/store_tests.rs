@@ -12,7 +12,8 @@ use openraft::{
 use tempfile::TempDir;
 
 use super::test_support::{
-    TestStore, command_entry, install_snapshot, job, log_id, open_temp_store, test_config,
+    TestStore, build_snapshot, command_entry, install_snapshot, job, log_id, open_temp_store,
+    test_config,
 };
 use super::{LogStore, MemoryDisk, StateEvent, StateMachineStore, StateReader, StoreError};
 use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
@@ -254,13 +255,7 @@ async fn leader_store() -> TestStore {
 #[tokio::test]
 async fn snapshot_install_replaces_state() {
     let mut leader = leader_store().await;
-    let snapshot = leader
-        .state_machine
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snapshot = build_snapshot(&mut leader).await;
 
     let mut follower = open_temp_store();
     let follower_entries = vec![
@@ -314,13 +309,7 @@ async fn snapshot_install_replaces_state() {
 #[tokio::test]
 async fn snapshot_with_wrong_meta_is_rejected() {
     let mut leader = leader_store().await;
-    let snapshot = leader
-        .state_machine
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snapshot = build_snapshot(&mut leader).await;
     let mut follower = open_temp_store();
     let mut meta = snapshot.meta.clone();
     meta.last_log_id = Some(log_id(1, 99));
@@ -373,13 +362,7 @@ async fn late_builder_keeps_newer_snapshot() {
     )
     .await;
 
-    let newer = store
-        .state_machine
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let newer = build_snapshot(&mut store).await;
     let older = early.build_snapshot().await.unwrap();
 
     assert_eq!(older.meta.last_log_id, Some(log_id(1, 4)));

@@ -33,6 +33,15 @@ pub(crate) fn open_temp_store() -> TestStore {
     }
 }
 
+/// Builds a snapshot of the state `store` has applied.
+pub(crate) async fn build_snapshot(
+    store: &mut TestStore,
+) -> openraft::storage::Snapshot<TypeConfig> {
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+    let mut builder = store.state_machine.get_snapshot_builder().await;
+    builder.build_snapshot().await.expect("build snapshot")
+}
+
 /// Installs the bytes of `snapshot` on `store` under `meta`, as a follower receives them.
 pub(crate) async fn install_snapshot(
     store: &mut TestStore,
