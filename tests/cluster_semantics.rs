@@ -103,42 +103,45 @@ async fn in_flight_request_resent_after_leader_kill() {
 
     let started = post_json(&cluster, leader, &format!("/api/jobs/{job_id}/trigger")).await;
     let execution_id = started["id"].as_str().expect("execution id").to_string();
-    let held = wait_for("the first attempt", Duration::from_secs(10), || async {
+    let first = wait_for("the first attempt", Duration::from_secs(10), || async {
         receiver.requests().first().cloned()
     })
     .await;
 
-    // Under a loaded machine an election may come before the kill, and the new leader then
-    // re-sends with the next attempt. The node that sent the held request is the one to kill.
-    let sender = header_u64(&held, "x-raftcron-node-id");
+    // On a loaded machine an election can happen before the kill, so the first request may come
+    // from a later leader with a later attempt. The test kills whichever node sent it.
+    let sender = header_u64(&first, "x-raftcron-node-id");
     cluster.kill(sender);
     receiver.set_behaviour(Behaviour::default());
     let new_leader = cluster
         .wait_for_new_leader(sender, Duration::from_secs(20))
         .await;
-    let resent = wait_for("the re-sent attempt", Duration::from_secs(20), || async {
+    let second = wait_for("the re-sent attempt", Duration::from_secs(20), || async {
         receiver.requests().get(1).cloned()
     })
     .await;
 
-    assert_eq!(held.header("idempotency-key"), Some(execution_id.as_str()));
+    assert_eq!(first.header("idempotency-key"), Some(execution_id.as_str()));
     assert_eq!(
-        resent.header("idempotency-key"),
+        second.header("idempotency-key"),
         Some(execution_id.as_str())
     );
-    let held_attempt = header_u64(&held, "x-raftcron-attempt");
-    assert_eq!(header_u64(&resent, "x-raftcron-attempt"), held_attempt + 1);
-    let held_token = header_u64(&held, "x-raftcron-fencing-token");
-    let resent_token = header_u64(&resent, "x-raftcron-fencing-token");
-    assert!(resent_token > held_token, "{resent_token} <= {held_token}");
+    let first_attempt = header_u64(&first, "x-raftcron-attempt");
+    assert_eq!(header_u64(&second, "x-raftcron-attempt"), first_attempt + 1);
+    let first_token = header_u64(&first, "x-raftcron-fencing-token");
+    let second_token = header_u64(&second, "x-raftcron-fencing-token");
+    assert!(
+        second_token > first_token,
+        "{second_token} <= {first_token}"
+    );
 
     let record = wait_for("the completed record", Duration::from_secs(10), || async {
         let record = execution(&cluster, new_leader, &job_id, &execution_id).await;
         (record["status"] == "COMPLETED").then_some(record)
     })
     .await;
-    assert_eq!(record["attemptCount"], held_attempt + 1, "{record}");
-    assert_eq!(record["redispatches"], held_attempt, "{record}");
+    assert_eq!(record["attemptCount"], first_attempt + 1, "{record}");
+    assert_eq!(record["redispatches"], first_attempt, "{record}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
