@@ -16,8 +16,8 @@ use super::error::StoreError;
 ///
 /// Version 2 added the job policies, counters and revision, and version 3 the job's
 /// `pruned_through`. Versions 1 and 2 were written only by development builds before any
-/// release, so they have no decoder. Such a data directory is rejected with
-/// `UnsupportedFormatVersion` and must be removed.
+/// release, so they have no decoder. `store::open` rejects such a data directory with
+/// `UnsupportedDataFormat`, and it must be removed.
 pub(crate) const FORMAT_VERSION: u8 = 3;
 
 /// Encodes `value` inside an envelope. `kind` names the value in errors.

@@ -28,6 +28,19 @@ pub enum StoreError {
         supported: u8,
     },
 
+    /// The directory holds values in a format version this build does not read.
+    #[error(
+        "store in {path} has values in format version {found} (tree {tree}), but this build \
+         reads only version {supported}; run the raftcron version that wrote it, or remove the \
+         data directory if a pre-release build wrote it"
+    )]
+    UnsupportedDataFormat {
+        path: PathBuf,
+        tree: &'static str,
+        found: u8,
+        supported: u8,
+    },
+
     /// A sled read, write or flush failed.
     #[error("sled operation failed: {0}")]
     Sled(#[from] sled::Error),

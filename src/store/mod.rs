@@ -73,7 +73,7 @@ impl Default for StoreConfig {
 /// Opens (or creates) the store in `dir`.
 ///
 /// Errors when sled cannot open the directory (for example while another process has it open)
-/// or when the directory was written with a key layout this build does not read.
+/// or when the directory was written with a key layout or value format this build does not read.
 pub fn open(
     dir: &Path,
     config: &StoreConfig,
@@ -87,6 +87,7 @@ pub fn open(
             source,
         })?;
     check_layout(&db, dir)?;
+    check_format(&db, dir)?;
     let durability = Durability::open(db.clone(), dir, config.fsync)?;
     assemble(&db, durability)
 }
@@ -161,4 +162,35 @@ fn check_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
             supported: keys::LAYOUT_VERSION,
         }),
     }
+}
+
+/// Checks the format version of one value in each tree that has values, so that a data
+/// directory from another format is rejected when it opens, with its path in the error.
+fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let single = |tree: &'static str, key: &'static [u8]| -> Result<_, StoreError> {
+        Ok(db.open_tree(tree)?.get(key)?.map(|value| (tree, value)))
+    };
+    let first = |tree: &'static str| -> Result<_, StoreError> {
+        Ok(db.open_tree(tree)?.first()?.map(|(_, value)| (tree, value)))
+    };
+    let samples = [
+        single(keys::RAFT_META_TREE, keys::VOTE_KEY)?,
+        single(keys::SM_META_TREE, keys::LAST_APPLIED_KEY)?,
+        single(keys::SNAPSHOT_TREE, keys::SNAPSHOT_META_KEY)?,
+        first(keys::LOG_TREE)?,
+        first(keys::JOBS_TREE)?,
+        first(keys::EXECUTIONS_TREE)?,
+    ];
+    for (tree, value) in samples.into_iter().flatten() {
+        let found = value.first().copied().unwrap_or(0);
+        if found != envelope::FORMAT_VERSION {
+            return Err(StoreError::UnsupportedDataFormat {
+                path: dir.to_path_buf(),
+                tree,
+                found,
+                supported: envelope::FORMAT_VERSION,
+            });
+        }
+    }
+    Ok(())
 }

@@ -241,6 +241,39 @@ async fn unknown_layout_version_is_rejected() {
     );
 }
 
+#[tokio::test]
+async fn old_value_format_is_rejected_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open_in(dir.path()));
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
+        meta.insert(super::keys::VOTE_KEY, &[2u8, 0]).unwrap();
+        db.flush().unwrap();
+    }
+
+    let error = super::open(dir.path(), &test_config())
+        .err()
+        .expect("open fails");
+
+    assert!(
+        matches!(
+            error,
+            StoreError::UnsupportedDataFormat {
+                tree: "raft_meta",
+                found: 2,
+                ..
+            }
+        ),
+        "got {error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+}
+
 // --- Snapshots
 
 /// Opens a store with the state of `first_entries` plus one more fire of `job-b`.

@@ -17,7 +17,8 @@ use super::in_flight::InFlight;
 use super::planted_bug;
 use super::{SchedulerError, Shared};
 use crate::model::{
-    Execution, ExecutionId, FireDecision, Intent, Job, Outcome, OutcomeResult, Response, Timestamp,
+    Execution, ExecutionId, FireDecision, Intent, Job, Outcome, OutcomeResult, Response,
+    SkipReason, Timestamp,
 };
 use crate::scheduler::core::{Command, Event, SchedulerCore};
 use crate::store::StateEvent;
@@ -428,6 +429,11 @@ fn log_fire_decisions(response: &Response) {
             FireDecision::Duplicate(execution_id) => {
                 debug!(execution.id = %execution_id, "intent accepted before; nothing changed")
             }
+            // A stale intent shows that this leader's view lagged the state machine, so it is
+            // logged at info level.
+            FireDecision::Skipped {
+                reason: SkipReason::StaleIntent(job_id),
+            } => info!(job.id = %job_id, "intent rejected as stale; nothing started"),
             FireDecision::Skipped { reason } => debug!(?reason, "intent skipped"),
         }
     }
