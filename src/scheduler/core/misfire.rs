@@ -8,7 +8,9 @@
 //!   misfire policy (FIRE_ONCE fires the latest, FIRE_ALL the oldest `max_catch_up`, SKIP none);
 //! - *due*: the rest, which fire, all of them, oldest first.
 //!
-//! Dropped instants and missed instants that do not fire are counted in one skip.
+//! Dropped instants and missed instants that do not fire are counted in one skip. Under the
+//! REPLACE concurrency policy only the newest instant of a plan fires, and the older ones that
+//! would have fired are counted in the skip too.
 //!
 //! The work is bounded, however long the cluster was down. Each late range is walked for at
 //! most [`MAX_COUNTED_INSTANTS`] instants, and past that its count is a lower bound. Its latest
@@ -17,7 +19,7 @@
 //! `next_instant` call each, never by walking. At most [`MAX_DUE_FIRES`] due instants fire in
 //! one plan. The job's timer then stays in the past, so the next tick plans the rest.
 
-use crate::model::{Job, MisfirePolicy, Timestamp};
+use crate::model::{ConcurrencyPolicy, Job, MisfirePolicy, Timestamp};
 
 use super::NextInstant;
 
@@ -97,6 +99,9 @@ impl Planner<'_> {
 
         let due_start = self.first_at_or_after(first, due_from);
         plan.next = self.push_due(due_start, now, &mut plan.fires);
+        if policies.concurrency == ConcurrencyPolicy::Replace {
+            keep_newest_fire(&mut plan);
+        }
         plan
     }
 
@@ -242,6 +247,25 @@ fn apply_policy(
         lower_bound: missed.lower_bound,
         latest,
     }
+}
+
+/// Under REPLACE each run would end the one before it at once, so a plan with several fires
+/// keeps only the newest and counts the others as skipped.
+fn keep_newest_fire(plan: &mut FirePlan) {
+    let Some(newest) = plan.fires.pop() else {
+        return;
+    };
+    let replaced = std::mem::replace(&mut plan.fires, vec![newest]);
+    let Some(latest_replaced) = replaced.last().map(|fire| fire.at) else {
+        return;
+    };
+    let skip = plan.skip.get_or_insert(PlannedSkip {
+        instants: 0,
+        lower_bound: false,
+        latest: latest_replaced,
+    });
+    skip.instants += replaced.len() as u64;
+    skip.latest = skip.latest.max(latest_replaced);
 }
 
 fn skip_of(dropped: &Scan, missed: SkippedMissed) -> Option<PlannedSkip> {

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::core_test::{arm, core_with, every_period, fire, fired, gained, job, tick};
 use super::misfire::{MAX_CATCH_UP, MAX_COUNTED_INSTANTS};
 use super::{Command, CoreConfig, Event, SchedulerCore};
-use crate::model::{Cause, FireIntent, Intent, Job, MisfirePolicy, SkipIntent, Timestamp};
+use crate::model::{
+    Cause, ConcurrencyPolicy, FireIntent, Intent, Job, MisfirePolicy, SkipIntent, Timestamp,
+};
 
 /// Misfire threshold of most tests, in milliseconds.
 const THRESHOLD: u64 = 5000;
@@ -253,6 +255,64 @@ fn never_fired_job_starts_at_anchor() {
         arm(41_000),
     ];
     assert_eq!(commands, expected);
+}
+
+/// Job "a" of [`policy_job`] under the REPLACE concurrency policy.
+fn replace_job(misfire: MisfirePolicy, max_catch_up: u32) -> Job {
+    let mut job = policy_job(misfire, max_catch_up, None);
+    job.spec.policies.concurrency = ConcurrencyPolicy::Replace;
+    job
+}
+
+#[test]
+fn replace_fires_newest_due_instant() {
+    let mut core = core_with(10_000);
+    let job = fired(&replace_job(MisfirePolicy::Skip, 10), 2000);
+
+    let commands = core.handle(gained(2, 9500, vec![job], vec![]));
+
+    // 3000 to 9000 are due. 9000 would replace the six before it, so they are skipped.
+    let expected = vec![
+        proposal(vec![vec![
+            skip(6, 8000, 9000),
+            fire("a", 9000, Some(10_000), 9500),
+        ]]),
+        arm(10_000),
+    ];
+    assert_eq!(commands, expected);
+    assert_eq!(core.skipped_instants(), 6);
+}
+
+#[test]
+fn replace_counts_caught_up_as_skipped() {
+    let mut core = core_with(THRESHOLD);
+    let job = replace_job(MisfirePolicy::FireAll, 3);
+
+    let commands = core.handle(gained(2, 20_500, vec![job], vec![]));
+
+    // FIRE_ALL would run 1000 to 3000 and skip 4000 to 15000. With 16000 to 19000 due as well,
+    // 20000 replaces them all: 12 missed plus 3 caught up plus 4 due are skipped.
+    let expected = vec![
+        proposal(vec![vec![
+            skip(19, 19_000, 20_000),
+            fire("a", 20_000, Some(21_000), 20_500),
+        ]]),
+        arm(21_000),
+    ];
+    assert_eq!(commands, expected);
+    assert_eq!(core.skipped_instants(), 19);
+}
+
+#[test]
+fn replace_on_time_fire_is_unchanged() {
+    let mut core = core_with(THRESHOLD);
+    let job = fired(&replace_job(MisfirePolicy::FireOnce, 10), 2000);
+
+    let commands = core.handle(gained(2, 3100, vec![job], vec![]));
+
+    let expected = vec![proposal(vec![on_time(3000, 3000, 3100)]), arm(4000)];
+    assert_eq!(commands, expected);
+    assert_eq!(core.skipped_instants(), 0);
 }
 
 /// Builds a core whose schedule counts its calls.
