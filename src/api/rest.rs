@@ -76,7 +76,7 @@ async fn list_jobs(State(api): State<ApiService>, params: QueryParams) -> RestRe
     let query = JobQuery {
         page: params.number("page")?,
         limit: params.number("limit")?,
-        status: params.text("status"),
+        status: params.text("status")?,
         tags: params.all("tags"),
     };
     let listing = api.list_jobs(query).await?;
@@ -150,7 +150,7 @@ async fn list_executions(
         job_id: id,
         page: params.number("page")?,
         limit: params.number("limit")?,
-        status: params.text("status"),
+        status: params.text("status")?,
     };
     let listing = api.list_executions(query).await?;
     let body = ListJson::from(pb::ListExecutionsResponse::from(&listing));
@@ -175,9 +175,9 @@ async fn retry_execution(
 
 async fn preview_schedule(State(api): State<ApiService>, params: QueryParams) -> RestResult {
     let query = PreviewQuery {
-        schedule: params.text("schedule"),
-        time_zone: params.text("timeZone"),
-        from: params.text("from"),
+        schedule: params.text("schedule")?,
+        time_zone: params.text("timeZone")?,
+        from: params.text("from")?,
         count: params.number("count")?,
     };
     let preview = api.preview_schedule(query).await?;

@@ -369,6 +369,12 @@ async fn list_rejects_bad_query() {
         ("/api/jobs?limit=501", "limit", "501"),
         ("/api/jobs?limit=-1", "limit", "-1"),
         ("/api/jobs?status=RUNNING", "status", "RUNNING"),
+        ("/api/jobs?page=1&page=2", "page", "1, 2"),
+        (
+            "/api/jobs?status=ACTIVE&status=PAUSED",
+            "status",
+            "ACTIVE, PAUSED",
+        ),
     ];
     let fixture = Fixture::new();
     for (uri, field, value) in cases {

@@ -127,12 +127,27 @@ impl QueryParams {
         QueryParams(pairs.into_owned().collect())
     }
 
-    /// Returns the first non-empty value of `name`.
-    pub fn text(&self, name: &str) -> Option<String> {
-        self.0
+    /// Returns the non-empty value of `name`, a parameter that takes one value.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidArgument`] naming the parameter when it has two or more non-empty
+    /// values, because picking one of them would hide the request's mistake.
+    pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let values: Vec<&String> = self
+            .0
             .iter()
-            .find(|(key, value)| key == name && !value.trim().is_empty())
-            .map(|(_, value)| value.clone())
+            .filter(|(key, value)| key == name && !value.trim().is_empty())
+            .map(|(_, value)| value)
+            .collect();
+        match values.as_slice() {
+            [] => Ok(None),
+            [value] => Ok(Some((*value).clone())),
+            _ => {
+                let joined: Vec<&str> = values.iter().map(|value| value.as_str()).collect();
+                let message = format!("expected one value, got {}", values.len());
+                Err(ApiError::invalid(name, joined.join(", "), &message))
+            }
+        }
     }
 
     /// Returns every value of `name`, in order.
@@ -144,12 +159,12 @@ impl QueryParams {
             .collect()
     }
 
-    /// Parses the first non-empty value of `name` as `true` or `false`, case-insensitively.
+    /// Parses the non-empty value of `name` as `true` or `false`, case-insensitively.
     ///
     /// # Errors
     /// [`ApiError::InvalidArgument`] naming the parameter for any other value.
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        let Some(text) = self.text(name) else {
+        let Some(text) = self.text(name)? else {
             return Ok(None);
         };
         match text.trim().to_ascii_lowercase().as_str() {
@@ -159,12 +174,12 @@ impl QueryParams {
         }
     }
 
-    /// Parses the first non-empty value of `name` as a whole number.
+    /// Parses the non-empty value of `name` as a whole number.
     ///
     /// # Errors
     /// [`ApiError::InvalidArgument`] naming the parameter when the value is not a number.
     pub fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        let Some(text) = self.text(name) else {
+        let Some(text) = self.text(name)? else {
             return Ok(None);
         };
         text.trim()
