@@ -11,7 +11,7 @@ mod json;
 
 use crate::model::{
     Execution, ExecutionResult, Job, JobInput, PoliciesInput, Retention, RetentionInput,
-    RetryInput, RetryStrategy, Timestamp, Trigger, TriggerInput,
+    RetryInput, RetryStrategy, Timestamp, Trigger, TriggerInput, ValidationError,
 };
 use crate::raft::{ClusterStatus, MemberStatus};
 
@@ -174,16 +174,19 @@ impl From<&MemberStatus> for pb::Member {
     }
 }
 
-impl From<pb::JobInput> for JobInput {
-    fn from(input: pb::JobInput) -> Self {
-        JobInput {
+impl TryFrom<pb::JobInput> for JobInput {
+    type Error = ValidationError;
+
+    fn try_from(input: pb::JobInput) -> Result<Self, ValidationError> {
+        let retry = input.retry_strategy.map(RetryInput::try_from).transpose()?;
+        Ok(JobInput {
             name: input.name,
             description: input.description,
             schedule: input.schedule,
             time_zone: input.time_zone,
             trigger_type: input.trigger_type,
             trigger: input.trigger_config.map(TriggerInput::from),
-            retry: input.retry_strategy.map(RetryInput::from),
+            retry,
             status: input.status,
             tags: input.tags.map(|tags| tags.values),
             policies: PoliciesInput {
@@ -193,7 +196,7 @@ impl From<pb::JobInput> for JobInput {
                 concurrency: input.concurrency_policy,
                 retention: input.retention.map(RetentionInput::from),
             },
-        }
+        })
     }
 }
 
@@ -222,15 +225,40 @@ impl From<pb::TriggerConfigInput> for TriggerInput {
     }
 }
 
-impl From<pb::RetryStrategyInput> for RetryInput {
-    fn from(input: pb::RetryStrategyInput) -> Self {
-        RetryInput {
+impl TryFrom<pb::RetryStrategyInput> for RetryInput {
+    type Error = ValidationError;
+
+    fn try_from(input: pb::RetryStrategyInput) -> Result<Self, ValidationError> {
+        let retry_on = input.retry_on.map(|codes| codes.values);
+        Ok(RetryInput {
             attempts: input.attempts,
             backoff: input.backoff,
             interval_ms: input.interval,
-            max_interval_ms: input.max_interval,
+            max_interval_ms: set_or_reset(
+                "maxInterval",
+                input.max_interval,
+                input.reset_max_interval,
+            )?,
             jitter: input.jitter,
-            retry_on: input.retry_on.map(|codes| codes.values),
+            retry_on: set_or_reset("retryOn", retry_on, input.reset_retry_on)?,
+        })
+    }
+}
+
+/// Combines a value and its reset flag into "unchanged", "reset" or "set".
+fn set_or_reset<T: std::fmt::Debug>(
+    field: &str,
+    value: Option<T>,
+    reset: bool,
+) -> Result<Option<Option<T>>, ValidationError> {
+    match (value, reset) {
+        (None, false) => Ok(None),
+        (None, true) => Ok(Some(None)),
+        (Some(value), false) => Ok(Some(Some(value))),
+        (Some(value), true) => {
+            let path = format!("retryStrategy.{field}");
+            let expected = "expected either a value or a reset, not both";
+            Err(ValidationError::new(&path, format!("{value:?}"), expected))
         }
     }
 }
@@ -288,9 +316,15 @@ impl From<RetryInput> for pb::RetryStrategyInput {
             attempts: input.attempts,
             backoff: input.backoff,
             interval: input.interval_ms,
-            max_interval: input.max_interval_ms,
+            max_interval: input.max_interval_ms.flatten(),
             jitter: input.jitter,
-            retry_on: input.retry_on.map(|values| pb::StatusCodes { values }),
+            retry_on: input
+                .retry_on
+                .clone()
+                .flatten()
+                .map(|values| pb::StatusCodes { values }),
+            reset_max_interval: input.max_interval_ms == Some(None),
+            reset_retry_on: input.retry_on == Some(None),
         }
     }
 }

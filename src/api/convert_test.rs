@@ -231,9 +231,9 @@ fn full_input() -> JobInput {
             attempts: Some(2),
             backoff: Some("fixed".to_string()),
             interval_ms: Some(10),
-            max_interval_ms: Some(20),
+            max_interval_ms: Some(Some(20)),
             jitter: Some(0.25),
-            retry_on: Some(vec![503, -1]),
+            retry_on: Some(Some(vec![503, -1])),
         }),
         status: Some("PAUSED".to_string()),
         tags: Some(vec!["a".to_string()]),
@@ -253,7 +253,7 @@ fn full_input() -> JobInput {
 #[test]
 fn job_input_round_trips_through_protobuf() {
     let input = full_input();
-    assert_eq!(JobInput::from(pb::JobInput::from(input.clone())), input);
+    assert_eq!(from_message(pb::JobInput::from(input.clone())), input);
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn empty_job_input_round_trips_as_absent() {
     let input = JobInput::default();
     let message = pb::JobInput::from(input.clone());
     assert_eq!(message, pb::JobInput::default());
-    assert_eq!(JobInput::from(message), input);
+    assert_eq!(from_message(message), input);
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn empty_tags_and_headers_stay_present() {
         tags: Some(Vec::new()),
         ..Default::default()
     };
-    let back = JobInput::from(pb::JobInput::from(input));
+    let back = from_message(pb::JobInput::from(input));
     assert_eq!(back.tags, Some(Vec::new()));
     assert_eq!(back.trigger.unwrap().headers, Some(BTreeMap::new()));
 }
@@ -293,20 +293,60 @@ fn cleared_deadline_round_trips_through_protobuf() {
         message.starting_deadline,
         Some(pb::StartingDeadline { value: None })
     );
-    assert_eq!(JobInput::from(message), input);
+    assert_eq!(from_message(message), input);
 }
 
 #[test]
 fn empty_retry_on_stays_present() {
     let input = JobInput {
         retry: Some(RetryInput {
-            retry_on: Some(Vec::new()),
+            retry_on: Some(Some(Vec::new())),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let back = JobInput::from(pb::JobInput::from(input));
-    assert_eq!(back.retry.unwrap().retry_on, Some(Vec::new()));
+    let back = from_message(pb::JobInput::from(input));
+    assert_eq!(back.retry.unwrap().retry_on, Some(Some(Vec::new())));
+}
+
+#[test]
+fn retry_resets_round_trip_through_protobuf() {
+    let input = JobInput {
+        retry: Some(RetryInput {
+            max_interval_ms: Some(None),
+            retry_on: Some(None),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let message = pb::JobInput::from(input.clone());
+    let retry = message.retry_strategy.clone().expect("retry strategy");
+    assert!(retry.reset_max_interval);
+    assert!(retry.reset_retry_on);
+    assert_eq!(retry.max_interval, None);
+    assert_eq!(retry.retry_on, None);
+    assert_eq!(from_message(message), input);
+}
+
+#[test]
+fn retry_value_and_reset_are_rejected() {
+    let message = pb::JobInput {
+        retry_strategy: Some(pb::RetryStrategyInput {
+            max_interval: Some(5000),
+            reset_max_interval: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let error = JobInput::try_from(message).expect_err("value and reset together");
+
+    assert_eq!(error.field, "retryStrategy.maxInterval");
+    assert!(error.to_string().contains("5000"), "{error}");
+}
+
+fn from_message(message: pb::JobInput) -> JobInput {
+    JobInput::try_from(message).expect("valid job message")
 }
 
 fn job_with_policies() -> Job {
@@ -395,7 +435,7 @@ fn cleared_body_round_trips_through_protobuf() {
         message.trigger_config.as_ref().unwrap().body.as_deref(),
         Some("")
     );
-    assert_eq!(JobInput::from(message), input);
+    assert_eq!(from_message(message), input);
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::pb::cluster_service_server::{ClusterService, ClusterServiceServer};
 use super::pb::job_service_server::{JobService, JobServiceServer};
 use super::rest::MAX_REQUEST_BODY_BYTES;
 use super::service::{ApiService, ExecutionQuery, JobQuery, PreviewQuery};
+use crate::model::JobInput;
 
 /// The gRPC services backed by one [`ApiService`].
 #[derive(Clone)]
@@ -35,6 +36,12 @@ impl GrpcApi {
 
 type GrpcResult<T> = Result<Response<T>, Status>;
 
+/// Converts a request's job message, an absent one being empty.
+fn job_input(message: Option<pb::JobInput>) -> Result<JobInput, Status> {
+    JobInput::try_from(message.unwrap_or_default())
+        .map_err(|error| ApiError::from(error).to_status())
+}
+
 /// Wraps a service result in a tonic response, converting the value to its message.
 fn reply<T, M>(result: Result<T, ApiError>) -> GrpcResult<M>
 where
@@ -49,8 +56,8 @@ where
 #[tonic::async_trait]
 impl JobService for GrpcApi {
     async fn create_job(&self, request: Request<pb::CreateJobRequest>) -> GrpcResult<pb::Job> {
-        let input = request.into_inner().job.unwrap_or_default();
-        reply(self.api.create_job(input.into()).await)
+        let input = job_input(request.into_inner().job)?;
+        reply(self.api.create_job(input).await)
     }
 
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> GrpcResult<pb::Job> {
@@ -74,7 +81,7 @@ impl JobService for GrpcApi {
 
     async fn update_job(&self, request: Request<pb::UpdateJobRequest>) -> GrpcResult<pb::Job> {
         let request = request.into_inner();
-        let input = request.job.unwrap_or_default().into();
+        let input = job_input(request.job)?;
         let result = self.api.update_job(&request.id, input).await;
         reply(result)
     }

@@ -337,6 +337,25 @@ async fn null_body_on_update_clears_body() {
 }
 
 #[tokio::test]
+async fn null_retry_fields_reset_defaults() {
+    let fixture = Fixture::new();
+    let mut body = nestjs_body();
+    body["retryStrategy"]["maxInterval"] = json!(5000);
+    body["retryStrategy"]["retryOn"] = json!([409]);
+    let job = create(&fixture, body).await;
+    let uri = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+
+    let change = json!({"retryStrategy": {"maxInterval": null, "retryOn": null}});
+    let reply = send(&fixture, "PUT", &uri, Some(change)).await;
+
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let retry = &reply.body["retryStrategy"];
+    assert_eq!(retry["maxInterval"], Value::Null, "{retry}");
+    assert_eq!(retry["retryOn"], Value::Null, "{retry}");
+    assert_eq!(retry["attempts"], 3, "{retry}");
+}
+
+#[tokio::test]
 async fn list_filters_and_pages() {
     let fixture = Fixture::new();
     for name in ["a", "b", "c"] {

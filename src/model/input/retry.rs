@@ -18,12 +18,14 @@ pub struct RetryInput {
     pub attempts: Option<i64>,
     pub backoff: Option<String>,
     pub interval_ms: Option<i64>,
-    /// Upper bound of one delay before jitter, in milliseconds.
-    pub max_interval_ms: Option<i64>,
+    /// Upper bound of one delay before jitter, in milliseconds. `Some(None)` resets it to the
+    /// default, one day.
+    pub max_interval_ms: Option<Option<i64>>,
     /// Largest random extra delay as a share of the delay, from 0.0 to 1.0.
     pub jitter: Option<f64>,
-    /// HTTP status codes worth another attempt.
-    pub retry_on: Option<Vec<i64>>,
+    /// HTTP status codes worth another attempt. `Some(None)` resets them to the default, every
+    /// 5xx and 429.
+    pub retry_on: Option<Option<Vec<i64>>>,
 }
 
 pub(super) fn retry_from_json(
@@ -37,10 +39,26 @@ pub(super) fn retry_from_json(
         attempts: integer_field(object, "attempts", "retryStrategy.attempts")?,
         backoff: string_field(object, "backoff", "retryStrategy.backoff")?,
         interval_ms: integer_field(object, "interval", "retryStrategy.interval")?,
-        max_interval_ms: integer_field(object, "maxInterval", "retryStrategy.maxInterval")?,
+        max_interval_ms: nullable(object, "maxInterval", |_| {
+            integer_field(object, "maxInterval", "retryStrategy.maxInterval")
+        })?,
         jitter: number_field(object, "jitter", "retryStrategy.jitter")?,
-        retry_on: status_codes_from_json(object.get("retryOn"))?,
+        retry_on: nullable(object, "retryOn", status_codes_from_json)?,
     }))
+}
+
+/// Reads a field where `null` means "reset to the default": absent gives `None`, `null` gives
+/// `Some(None)`, and any other value is parsed by `parse`.
+fn nullable<T>(
+    object: &Map<String, Value>,
+    key: &str,
+    parse: impl FnOnce(&Value) -> Result<Option<T>, ValidationError>,
+) -> Result<Option<Option<T>>, ValidationError> {
+    match object.get(key) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => parse(value).map(|parsed| parsed.map(Some)),
+    }
 }
 
 fn number_field(
@@ -58,12 +76,10 @@ fn number_field(
     }
 }
 
-fn status_codes_from_json(value: Option<&Value>) -> Result<Option<Vec<i64>>, ValidationError> {
+fn status_codes_from_json(value: &Value) -> Result<Option<Vec<i64>>, ValidationError> {
     const FIELD: &str = "retryStrategy.retryOn";
-    let items = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(ValidationError::new(FIELD, other, "expected an array")),
+    let Value::Array(items) = value else {
+        return Err(ValidationError::new(FIELD, value, "expected an array"));
     };
     items
         .iter()
@@ -114,13 +130,15 @@ pub(super) fn merge_retry(
     }
     if let Some(max_interval) = input.max_interval_ms {
         let field = "retryStrategy.maxInterval";
-        retry.max_interval_ms = Some(positive_millis(field, max_interval, MAX_INTERVAL_MS)?);
+        retry.max_interval_ms = max_interval
+            .map(|millis| positive_millis(field, millis, MAX_INTERVAL_MS))
+            .transpose()?;
     }
     if let Some(jitter) = input.jitter {
         retry.jitter_permille = jitter_permille(jitter)?;
     }
     if let Some(codes) = input.retry_on {
-        retry.retry_on = Some(status_codes(codes)?);
+        retry.retry_on = codes.map(status_codes).transpose()?;
     }
     Ok(retry)
 }
@@ -143,7 +161,7 @@ fn jitter_permille(jitter: f64) -> Result<u16, ValidationError> {
 fn status_codes(codes: Vec<i64>) -> Result<Vec<u16>, ValidationError> {
     const FIELD: &str = "retryStrategy.retryOn";
     if codes.is_empty() {
-        let expected = "expected at least one HTTP status code; omit the field for 5xx and 429";
+        let expected = "expected at least one HTTP status code; use null for every 5xx and 429";
         return Err(ValidationError::new(FIELD, "[]", expected));
     }
     let mut checked = Vec::with_capacity(codes.len());

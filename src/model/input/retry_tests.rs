@@ -149,3 +149,27 @@ fn update_checks_max_interval_against_new_interval() {
     assert_eq!(error.value, "5000");
     assert!(error.message.contains("6000"), "{}", error.message);
 }
+
+#[test]
+fn update_null_resets_retry_fields() {
+    let current = spec_with_retry(json!({
+        "interval": 1000,
+        "maxInterval": 5000,
+        "retryOn": [503]
+    }));
+    let body = json!({"retryStrategy": {"maxInterval": null, "retryOn": null}});
+    let patch = JobInput::from_json(&body).unwrap();
+
+    let spec = patch.into_updated_spec(&current).unwrap();
+
+    assert_eq!(spec.retry.max_interval_ms, None);
+    assert_eq!(spec.retry.retry_on, None);
+    assert_eq!(spec.retry.interval_ms, 1000);
+}
+
+#[test]
+fn create_null_takes_retry_defaults() {
+    let retry = created(json!({"maxInterval": null, "retryOn": null}));
+    assert_eq!(retry.max_interval_ms, None);
+    assert_eq!(retry.retry_on, None);
+}
