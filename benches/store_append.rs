@@ -17,6 +17,7 @@ const APPENDS: u64 = 2_000;
 fn fire_entry(index: u64) -> Entry<TypeConfig> {
     let at = Timestamp(index as i64 * 1000);
     let intent = Intent::Fire(FireIntent {
+        request_key: None,
         job_id: "0f6f4f5e-8c4e-4d55-9a61-4c0c2a7bb3a1".to_string(),
         scheduled_time: at,
         cause: Cause::Schedule,

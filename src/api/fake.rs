@@ -140,6 +140,7 @@ impl TestCluster {
             retry_of: None,
             caught_up: false,
             force: false,
+            request_key: None,
         };
         let execution_id = self.apply_fire(fire).await.id;
 

@@ -8,7 +8,7 @@ use super::pb;
 use super::pb::cluster_service_server::{ClusterService, ClusterServiceServer};
 use super::pb::job_service_server::{JobService, JobServiceServer};
 use super::rest::MAX_REQUEST_BODY_BYTES;
-use super::service::{ApiService, ExecutionQuery, JobQuery, PreviewQuery};
+use super::service::{ApiService, ExecutionQuery, JobQuery, ManualRun, PreviewQuery};
 use crate::model::JobInput;
 
 /// The gRPC services backed by one [`ApiService`].
@@ -110,8 +110,12 @@ impl JobService for GrpcApi {
         request: Request<pb::TriggerJobRequest>,
     ) -> GrpcResult<pb::Execution> {
         let request = request.into_inner();
-        let result = self.api.trigger_job(&request.id, request.force).await;
-        reply(result)
+        let run = ManualRun {
+            force: request.force,
+            idempotency_key: request.idempotency_key,
+        };
+        let result = self.api.trigger_job(&request.id, run).await;
+        reply(result.map(|triggered| triggered.execution))
     }
 
     async fn list_executions(

@@ -2,9 +2,10 @@
 //! router over a real store.
 
 use axum::body::{Body, to_bytes};
-use axum::http::{Request, StatusCode, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tonic::Code;
+use tonic::transport::Channel;
 use tower::ServiceExt;
 
 use super::error::FIELD_METADATA_KEY;
@@ -39,10 +40,11 @@ async fn send(fixture: &Fixture, method: &str, uri: &str, body: Option<Value>) -
             .body(Body::from(body.to_string())),
         None => request.body(Body::empty()),
     };
-    let response = router(fixture.api.clone())
-        .oneshot(request.unwrap())
-        .await
-        .unwrap();
+    send_request(fixture, request.unwrap()).await
+}
+
+async fn send_request(fixture: &Fixture, request: Request<Body>) -> Reply {
+    let response = router(fixture.api.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
     let body = if bytes.is_empty() {
@@ -63,6 +65,21 @@ async fn create(fixture: &Fixture, fields: Value) -> String {
 async fn trigger(fixture: &Fixture, id: &str, query: &str, body: Option<Value>) -> Reply {
     let uri = format!("/api/jobs/{id}/trigger{query}");
     let reply = send(fixture, "POST", &uri, body).await;
+    fixture.advance(1);
+    reply
+}
+
+/// Triggers job `id` with one `Idempotency-Key` header per entry of `keys`, then moves the
+/// clock on.
+async fn trigger_with_keys(fixture: &Fixture, id: &str, keys: &[&[u8]]) -> Reply {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(format!("/api/jobs/{id}/trigger"));
+    for key in keys {
+        let value = HeaderValue::from_bytes(key).expect("header value");
+        request = request.header("Idempotency-Key", value);
+    }
+    let reply = send_request(fixture, request.body(Body::empty()).unwrap()).await;
     fixture.advance(1);
     reply
 }
@@ -263,6 +280,58 @@ async fn bad_force_value_is_rejected() {
 }
 
 #[tokio::test]
+async fn repeated_key_returns_first_run() {
+    let fixture = Fixture::new();
+    let id = create(&fixture, json!({"concurrencyPolicy": "FORBID"})).await;
+
+    let first = trigger_with_keys(&fixture, &id, &[b"order-17"]).await;
+    let repeat = trigger_with_keys(&fixture, &id, &[b"order-17"]).await;
+    let other = trigger_with_keys(&fixture, &id, &[b"order-18"]).await;
+
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.body);
+    assert_eq!(repeat.body["id"], first.body["id"]);
+    // A new key is a new run, which FORBID refuses while the first one is open.
+    assert_error(
+        &other,
+        StatusCode::CONFLICT,
+        "FAILED_PRECONDITION",
+        "executionId",
+        first.body["id"].as_str().unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn bad_idempotency_keys_are_rejected() {
+    let cases: [(&[&[u8]], &str); 4] = [
+        (&[b""], "\"\""),
+        (&[b"two words"], "\"two words\""),
+        (&["caf\u{e9}".as_bytes()], "\"caf\u{e9}\""),
+        (&[b"a", b"b"], "a, b"),
+    ];
+    let fixture = Fixture::new();
+    let id = create(&fixture, json!({})).await;
+    let field = "Idempotency-Key";
+    for (keys, value) in cases {
+        let reply = trigger_with_keys(&fixture, &id, keys).await;
+        assert_error(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            field,
+            value,
+        );
+    }
+
+    let long = trigger_with_keys(&fixture, &id, &[&[b'k'; 256]]).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
+    assert_eq!(long.body["error"]["field"], field, "{}", long.body);
+
+    let listed = send(&fixture, "GET", &format!("/api/jobs/{id}/executions"), None).await;
+    assert_eq!(listed.body["total"], 0, "{}", listed.body);
+}
+
+#[tokio::test]
 async fn replace_trigger_fails_open_execution() {
     let fixture = Fixture::new();
     let id = create(&fixture, json!({"concurrencyPolicy": "REPLACE"})).await;
@@ -295,13 +364,18 @@ fn grpc_input() -> pb::JobInput {
     }
 }
 
+/// Serves the fixture's API and connects a gRPC job client to it.
+async fn grpc_client(fixture: &Fixture) -> JobServiceClient<Channel> {
+    let address = serve(fixture.api.clone()).await;
+    JobServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn grpc_carries_policies_and_clears_deadline() {
     let fixture = Fixture::new();
-    let address = serve(fixture.api.clone()).await;
-    let mut jobs = JobServiceClient::connect(format!("http://{address}"))
-        .await
-        .unwrap();
+    let mut jobs = grpc_client(&fixture).await;
 
     let input = pb::JobInput {
         misfire_policy: Some("skip".to_string()),
@@ -354,10 +428,7 @@ async fn grpc_carries_policies_and_clears_deadline() {
 #[tokio::test]
 async fn grpc_rejects_bad_policy_with_field() {
     let fixture = Fixture::new();
-    let address = serve(fixture.api.clone()).await;
-    let mut jobs = JobServiceClient::connect(format!("http://{address}"))
-        .await
-        .unwrap();
+    let mut jobs = grpc_client(&fixture).await;
 
     let input = pb::JobInput {
         retry_strategy: Some(pb::RetryStrategyInput {
@@ -377,10 +448,7 @@ async fn grpc_rejects_bad_policy_with_field() {
 #[tokio::test]
 async fn grpc_trigger_force_bypasses_forbid() {
     let fixture = Fixture::new();
-    let address = serve(fixture.api.clone()).await;
-    let mut jobs = JobServiceClient::connect(format!("http://{address}"))
-        .await
-        .unwrap();
+    let mut jobs = grpc_client(&fixture).await;
     let input = pb::JobInput {
         concurrency_policy: Some("FORBID".to_string()),
         ..grpc_input()
@@ -390,6 +458,7 @@ async fn grpc_trigger_force_bypasses_forbid() {
     let trigger = |force: bool| pb::TriggerJobRequest {
         id: job.id.clone(),
         force,
+        ..Default::default()
     };
 
     let first = jobs.trigger_job(trigger(false)).await.unwrap().into_inner();
@@ -410,4 +479,29 @@ async fn grpc_trigger_force_bypasses_forbid() {
         stored.skipped_instants, 0,
         "a refused manual run is no skipped instant"
     );
+}
+
+#[tokio::test]
+async fn grpc_repeated_key_returns_first_run() {
+    let fixture = Fixture::new();
+    let mut jobs = grpc_client(&fixture).await;
+    let request = pb::CreateJobRequest {
+        job: Some(grpc_input()),
+    };
+    let job = jobs.create_job(request).await.unwrap().into_inner();
+    let trigger = |key: &str| pb::TriggerJobRequest {
+        id: job.id.clone(),
+        idempotency_key: Some(key.to_string()),
+        ..Default::default()
+    };
+
+    let first = jobs.trigger_job(trigger("k1")).await.unwrap().into_inner();
+    fixture.advance(1);
+    let repeat = jobs.trigger_job(trigger("k1")).await.unwrap().into_inner();
+    let invalid = jobs.trigger_job(trigger("k 1")).await.unwrap_err();
+
+    assert_eq!(repeat.id, first.id);
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let field = invalid.metadata().get(FIELD_METADATA_KEY).unwrap();
+    assert_eq!(field.to_str().unwrap(), "idempotencyKey");
 }

@@ -7,7 +7,7 @@
 mod extract;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -18,7 +18,9 @@ use crate::model::{Execution, Job, JobInput};
 use super::convert::{ClusterJson, ExecutionJson, JobJson, ListJson, PreviewJson};
 use super::error::ApiError;
 use super::pb;
-use super::service::{ApiService, ExecutionQuery, JobQuery, PreviewQuery};
+use super::service::{
+    ApiService, ExecutionQuery, JobQuery, ManualRun, PreviewQuery, check_idempotency_key,
+};
 
 pub use extract::MAX_REQUEST_BODY_BYTES;
 use extract::{ApiPath, JsonBody, OptionalJsonBody, QueryParams};
@@ -117,18 +119,50 @@ async fn delete_job(State(api): State<ApiService>, ApiPath(id): ApiPath<String>)
 /// Starts a manual run. `force` comes from the query (`?force=true`) or a JSON body
 /// (`{"force": true}`); either one set to true forces the run. Other body fields are accepted
 /// for compatibility and ignored, because a manual run sends the job's own request.
+///
+/// An `Idempotency-Key` header makes the request safe to send again: a repeat gets 200 and
+/// the first run, instead of 202 and a new one.
 async fn trigger_job(
     State(api): State<ApiService>,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
     params: QueryParams,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> RestResult {
     let forced_by_query = params.flag("force")?.unwrap_or(false);
     let forced_by_body = force_in_body(body.as_ref())?;
-    let execution = api
-        .trigger_job(&id, forced_by_query || forced_by_body)
-        .await?;
-    Ok((StatusCode::ACCEPTED, execution_body(&execution)).into_response())
+    let run = ManualRun {
+        force: forced_by_query || forced_by_body,
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let triggered = api.trigger_job(&id, run).await?;
+    let status = if triggered.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, execution_body(&triggered.execution)).into_response())
+}
+
+/// Reads the `Idempotency-Key` header, rejecting one that is not text or is sent twice.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    const NAME: &str = "Idempotency-Key";
+    let values: Vec<String> = headers
+        .get_all(NAME)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    match values.as_slice() {
+        [] => Ok(None),
+        [key] => {
+            check_idempotency_key(NAME, key)?;
+            Ok(Some(key.clone()))
+        }
+        _ => {
+            let message = format!("expected one header, got {}", values.len());
+            Err(ApiError::invalid(NAME, values.join(", "), &message))
+        }
+    }
 }
 
 /// Reads `force` from a trigger body; absent, null or a body that is not an object is false.

@@ -21,6 +21,7 @@ use crate::store::{Page, Paged, StateReader};
 use super::backend::{Cluster, StateView};
 use super::error::ApiError;
 
+pub use executions::{MAX_IDEMPOTENCY_KEY_BYTES, ManualRun, Triggered, check_idempotency_key};
 pub use query::{
     DEFAULT_PAGE_LIMIT, DEFAULT_PREVIEW_COUNT, ExecutionQuery, JobQuery, MAX_PAGE_LIMIT,
     MAX_PREVIEW_COUNT, Preview, PreviewQuery,

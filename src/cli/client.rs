@@ -135,6 +135,10 @@ pub enum JobCommand {
         /// open runs (REPLACE).
         #[arg(long)]
         force: bool,
+        /// Key that makes the request safe to repeat: a second trigger with the same key
+        /// starts nothing and prints the first run.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
 }
 
@@ -313,8 +317,16 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
             let text = format!("deleted job {}\n", escape(&id));
             print(output, serde_json::json!({ "id": id }), text)?;
         }
-        JobCommand::Trigger { id, force } => {
-            let request = pb::TriggerJobRequest { id, force };
+        JobCommand::Trigger {
+            id,
+            force,
+            idempotency_key,
+        } => {
+            let request = pb::TriggerJobRequest {
+                id,
+                force,
+                idempotency_key,
+            };
             let execution = client.trigger_job(request).await?;
             print_execution(output, execution.into_inner())?;
         }

@@ -84,6 +84,9 @@ pub struct FireIntent {
     pub force: bool,
     /// For a schedule fire, the job revision the instant was computed from.
     pub job_revision: Option<u64>,
+    /// For a manual run, the client's idempotency key: requests with the same key start one
+    /// execution of the job while its record is kept.
+    pub request_key: Option<String>,
 }
 
 /// A request to start attempt number `attempt` of an open execution.

@@ -127,6 +127,13 @@ impl Execution {
         Uuid::new_v5(&EXECUTION_NAMESPACE, name.as_bytes()).to_string()
     }
 
+    /// Derives the id of the manual execution that a client requested with idempotency key
+    /// `key`, so a request sent again with the same key finds the first run.
+    pub fn derive_request_id(job_id: &str, key: &str) -> ExecutionId {
+        let name = format!("{job_id}/request/{key}");
+        Uuid::new_v5(&EXECUTION_NAMESPACE, name.as_bytes()).to_string()
+    }
+
     /// Derives the id of the RETRY execution that re-runs the failed execution `retry_of`, so
     /// a failed execution is retried at most once (its retry can be retried in turn).
     pub fn derive_retry_id(retry_of: &str) -> ExecutionId {

@@ -110,6 +110,7 @@ fn schedule_fire(job_id: &str, scheduled_ms: i64, next_ms: Option<i64>) -> FireI
         decided_at: Timestamp(scheduled_ms + 5),
         next_execution_time: next_ms.map(Timestamp),
         retry_of: None,
+        request_key: None,
     }
 }
 
@@ -469,6 +470,27 @@ async fn manual_fire_of_paused_job_is_accepted() {
         paused,
         "a manual fire leaves the job as it is"
     );
+}
+
+#[tokio::test]
+async fn manual_fire_key_starts_one_run() {
+    let mut harness = Harness::new();
+    harness.create(job("job-1")).await;
+    harness.create(job("job-2")).await;
+    let keyed = |job_id: &str, requested_ms: i64| FireIntent {
+        request_key: Some("order-17".to_string()),
+        ..manual_fire(job_id, requested_ms)
+    };
+
+    let first = harness.accepted(keyed("job-1", 10_000)).await;
+    let repeat = harness.fire(keyed("job-1", 11_000)).await;
+    let other_job = harness.accepted(keyed("job-2", 11_000)).await;
+    let unkeyed = harness.accepted(manual_fire("job-1", 11_000)).await;
+
+    assert_eq!(first.id, Execution::derive_request_id("job-1", "order-17"));
+    assert_eq!(repeat, FireDecision::Duplicate(first.id.clone()));
+    assert_ne!(other_job.id, first.id);
+    assert_ne!(unkeyed.id, first.id);
 }
 
 #[tokio::test]

@@ -14,11 +14,12 @@ use super::error::StoreError;
 
 /// Format version written in front of every value.
 ///
-/// Version 2 added the job policies, counters and revision, and version 3 the job's
-/// `pruned_through`. Versions 1 and 2 were written only by development builds before any
-/// release, so they have no decoder. `store::open` rejects such a data directory with
-/// `UnsupportedDataFormat`, and it must be removed.
-pub(crate) const FORMAT_VERSION: u8 = 3;
+/// Version 2 added the job policies, counters and revision, version 3 the job's
+/// `pruned_through`, and version 4 the fire intent's `request_key`. Versions 1 to 3 were
+/// written only by development builds before any release, so they have no decoder.
+/// `store::open` rejects such a data directory with `UnsupportedDataFormat`, and it must be
+/// removed.
+pub(crate) const FORMAT_VERSION: u8 = 4;
 
 /// Encodes `value` inside an envelope. `kind` names the value in errors.
 pub(crate) fn encode<T: Serialize>(value: &T, kind: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -116,6 +117,7 @@ mod tests {
             decided_at: crate::model::Timestamp(5),
             next_execution_time: None,
             retry_of: None,
+            request_key: None,
         });
         let command = Entry::<TypeConfig> {
             log_id: log_id(2, 3, 3),
@@ -168,8 +170,8 @@ mod tests {
             error,
             StoreError::UnsupportedFormatVersion {
                 kind: "job",
-                found: 2,
-                supported: 3,
+                found: 3,
+                supported: 4,
             }
         ));
     }

@@ -42,6 +42,7 @@ fn fire_at(job_id: &str, scheduled_ms: i64, cause: Cause) -> Intent {
         decided_at: Timestamp(scheduled_ms),
         next_execution_time: None,
         retry_of: None,
+        request_key: None,
     })
 }
 

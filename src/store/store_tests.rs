@@ -82,6 +82,7 @@ fn fire_entry(index: u64, job_id: &str, scheduled_ms: i64) -> Entry {
         decided_at: Timestamp(scheduled_ms),
         next_execution_time: Some(Timestamp(scheduled_ms + 60_000)),
         retry_of: None,
+        request_key: None,
     });
     command_entry(
         1,

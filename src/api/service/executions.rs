@@ -13,20 +13,59 @@ use super::query::{ExecutionQuery, page_of, parse_execution_status};
 use super::{ApiService, Listing, not_found, require_id, unexpected};
 use crate::api::error::ApiError;
 
+/// The options of a manual run.
+#[derive(Clone, Debug, Default)]
+pub struct ManualRun {
+    /// Run even when the job's concurrency policy would skip the run or end open runs.
+    pub force: bool,
+    /// The client's key: a second request with the same key starts nothing and returns the
+    /// first run, for as long as the job keeps that run's record.
+    pub idempotency_key: Option<String>,
+}
+
+/// The run a trigger request started, or found when its idempotency key was used before.
+#[derive(Clone, Debug)]
+pub struct Triggered {
+    pub execution: Execution,
+    /// The key was used before, and `execution` is the run that request started.
+    pub replayed: bool,
+}
+
 impl ApiService {
     /// Starts a manual execution of a job now; returns the accepted RUNNING execution.
     ///
     /// `force` bypasses the job's concurrency policy: the run starts next to open runs even
-    /// under FORBID, and ends none of them under REPLACE.
+    /// under FORBID, and ends none of them under REPLACE. A request with an idempotency key
+    /// used before for this job returns that run, whatever its status.
     ///
     /// # Errors
     /// [`ApiError::FailedPrecondition`] naming the open execution when the job's policy is
-    /// FORBID, a run is open and `force` is false.
-    pub async fn trigger_job(&self, id: &str, force: bool) -> Result<Execution, ApiError> {
+    /// FORBID, a run is open and `force` is false. [`ApiError::InvalidArgument`] for an
+    /// idempotency key that is empty, too long or not visible ASCII.
+    pub async fn trigger_job(&self, id: &str, run: ManualRun) -> Result<Triggered, ApiError> {
         require_id("id", id)?;
+        if let Some(key) = &run.idempotency_key {
+            check_idempotency_key("idempotencyKey", key)?;
+        }
         let mut intent = self.request_intent(id, Cause::Manual, None);
-        intent.force = force;
-        self.fire(intent, "id").await
+        intent.force = run.force;
+        intent.request_key = run.idempotency_key.clone();
+        match self.fire(intent, "id").await {
+            Ok(execution) => Ok(Triggered {
+                execution,
+                replayed: false,
+            }),
+            // The key was used before, so the request is a repeat, and the first run is returned.
+            Err(ApiError::AlreadyExists { value, .. }) if run.idempotency_key.is_some() => {
+                self.cluster.read_barrier().await?;
+                let execution = self.load_execution(id, &value)?;
+                Ok(Triggered {
+                    execution,
+                    replayed: true,
+                })
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Starts a new execution that retries a FAILED one; returns the accepted execution.
@@ -110,6 +149,7 @@ impl ApiService {
             retry_of,
             caught_up: false,
             force: false,
+            request_key: None,
         }
     }
 
@@ -180,6 +220,22 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
         },
         SkipReason::NotRetryable(execution_id) => not_retryable(&execution_id, None),
     }
+}
+
+/// Longest accepted idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+/// Checks a client's idempotency key: 1 to 255 visible ASCII characters. `field` names the key
+/// in the error, as the client sent it.
+pub fn check_idempotency_key(field: &str, key: &str) -> Result<(), ApiError> {
+    let visible = key.bytes().all(|byte| byte.is_ascii_graphic());
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES || !visible {
+        let expected = format!(
+            "expected 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters, without spaces"
+        );
+        return Err(ApiError::invalid(field, format!("{key:?}"), &expected));
+    }
+    Ok(())
 }
 
 /// Builds the error for a retry of an execution that is not FAILED, with its status when known.

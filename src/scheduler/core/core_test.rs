@@ -125,6 +125,7 @@ pub(super) fn fire(job_id: &str, at: i64, next: Option<i64>, decided_at: i64) ->
         next_execution_time: next.map(Timestamp),
         retry_of: None,
         job_revision: Some(0),
+        request_key: None,
     })
 }
 

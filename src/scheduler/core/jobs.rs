@@ -171,5 +171,6 @@ fn schedule_fire(
         caught_up: fire.caught_up,
         force: false,
         job_revision: Some(job.revision),
+        request_key: None,
     })
 }

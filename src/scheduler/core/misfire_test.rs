@@ -36,6 +36,7 @@ fn late(at: i64, next: i64, decided_at: i64) -> Intent {
         next_execution_time: Some(Timestamp(next)),
         retry_of: None,
         job_revision: Some(0),
+        request_key: None,
     })
 }
 

@@ -388,6 +388,7 @@ fn manual_fire(job_id: &str, at: Timestamp) -> Command {
         decided_at: at,
         next_execution_time: None,
         retry_of: None,
+        request_key: None,
     };
     Command::RecordFires {
         intents: vec![Intent::Fire(fire)],

@@ -44,6 +44,16 @@ fn record_skip(state: &mut Pending, skip: &SkipIntent) -> Result<FireDecision, S
     Ok(skipped(SkipReason::Missed(skip.job_id.clone())))
 }
 
+/// Returns the id of the execution `fire` starts: derived from what it retries, from the
+/// client's idempotency key, or from the job, instant and cause.
+fn execution_id_of(fire: &FireIntent) -> ExecutionId {
+    match (&fire.cause, &fire.retry_of, &fire.request_key) {
+        (Cause::Retry, Some(retry_of), _) => Execution::derive_retry_id(retry_of),
+        (Cause::Manual, _, Some(key)) => Execution::derive_request_id(&fire.job_id, key),
+        _ => Execution::derive_id(&fire.job_id, fire.scheduled_time, fire.cause),
+    }
+}
+
 fn skipped(reason: SkipReason) -> FireDecision {
     FireDecision::Skipped { reason }
 }
@@ -66,10 +76,7 @@ fn decide_fire(
         return Ok(skipped(SkipReason::StaleIntent(fire.job_id.clone())));
     }
 
-    let id = match (&fire.cause, &fire.retry_of) {
-        (Cause::Retry, Some(retry_of)) => Execution::derive_retry_id(retry_of),
-        _ => Execution::derive_id(&fire.job_id, fire.scheduled_time, fire.cause),
-    };
+    let id = execution_id_of(fire);
     if state.execution(&id)?.is_some() {
         return Ok(FireDecision::Duplicate(id));
     }
