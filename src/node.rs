@@ -11,7 +11,7 @@ use crate::api::{self, ApiService, IdSource};
 use crate::config::NodeConfig;
 use crate::net::{self, Accept, Tcp, Transport};
 use crate::raft::{
-    ClientSettings, ClusterClient, PeerDial, PeerNetworkFactory, PeerService,
+    ClientSettings, ClusterClient, PeerContacts, PeerDial, PeerNetworkFactory, PeerService,
     bootstrap_when_reachable, peer_server,
 };
 use crate::raft_types::Raft;
@@ -142,10 +142,12 @@ pub async fn run_on(
     let (log_store, state_machine, reader) = open_store(&platform.storage, &config)?;
 
     let peer_dial = PeerDial(config.peer_dial_addresses()?);
+    let contacts = PeerContacts::default();
     let network = PeerNetworkFactory {
         connect_timeout: CONNECT_TIMEOUT,
         peer_dial: peer_dial.clone(),
         transport: Arc::clone(&transport),
+        contacts: contacts.clone(),
     };
     let raft_config = Arc::new(raft_config(&config)?);
     let raft = Raft::new(

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod client;
 mod codec;
+mod contacts;
 mod network;
 mod server;
 mod status;
@@ -27,6 +28,7 @@ use crate::raft_types::NodeId;
 
 pub use bootstrap::bootstrap_when_reachable;
 pub use client::{ClientSettings, ClusterClient, ClusterError};
+pub use contacts::{PeerContact, PeerContacts};
 pub use network::PeerNetworkFactory;
 pub use server::{ForwardError, PeerService};
 pub use status::{ClusterStatus, MemberStatus, status_from_metrics};
