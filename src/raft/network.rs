@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::AnyError;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -65,11 +66,6 @@ pub struct PeerConnection {
     contacts: PeerContacts,
 }
 
-/// A transport failure, kept as an error value for openraft's error types.
-#[derive(thiserror::Error, Debug)]
-#[error("{0}")]
-struct TransportError(String);
-
 impl PeerConnection {
     /// Sends one request, returns the remote `Result` and records the outcome in the contacts.
     async fn call<Req, Resp, E>(
@@ -101,9 +97,10 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let client = self.client.as_mut().map_err(|reason| {
-            RPCError::Unreachable(Unreachable::new(&TransportError(reason.clone())))
-        })?;
+        let client = self
+            .client
+            .as_mut()
+            .map_err(|reason| RPCError::Unreachable(Unreachable::new(&transport_error(reason))))?;
         let data =
             codec::encode(request).map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
         let mut grpc_request = tonic::Request::new(Payload { data });
@@ -174,11 +171,17 @@ enum PeerMethod {
     InstallSnapshot,
 }
 
+/// Wraps a transport failure's message for openraft's error types. The message stays as it is,
+/// without the Rust type name that `AnyError::new` adds, because it is shown in the status.
+fn transport_error(message: impl ToString) -> AnyError {
+    AnyError::error(message)
+}
+
 /// Maps a gRPC failure: a peer that cannot be reached gets openraft's back-off, others a retry.
 fn status_to_rpc_error<E: std::error::Error>(
     status: tonic::Status,
 ) -> RPCError<NodeId, NodeInfo, RaftError<NodeId, E>> {
-    let error = TransportError(format!("{}: {}", status.code(), status.message()));
+    let error = transport_error(format!("{}: {}", status.code(), status.message()));
     match status.code() {
         // The peer service itself never returns UNKNOWN: tonic reports a refused or broken
         // connection that way ("transport error"). Treating it as unreachable gives openraft's
@@ -282,6 +285,7 @@ mod tests {
         assert_eq!(contact.last_reply, None);
         let error = contact.last_error.as_deref().unwrap_or_default();
         assert!(error.contains("transport error"), "{error}");
+        assert!(!error.contains("::"), "Rust type name in {error}");
     }
 
     #[test]
