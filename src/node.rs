@@ -166,10 +166,11 @@ pub async fn run_on(
         connect_timeout: CONNECT_TIMEOUT,
         quorum_ack_timeout: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
         leader_wait: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
+        reachable_within: Duration::from_millis(config.raft.election_timeout_max_ms),
         peer_dial: peer_dial.clone(),
         transport: Arc::clone(&transport),
     };
-    let cluster = ClusterClient::new(raft.clone(), config.node_id, settings);
+    let cluster = ClusterClient::new(raft.clone(), config.node_id, settings, contacts);
     let clock = platform.clock;
     let api_clock = clock.clone();
     let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()))

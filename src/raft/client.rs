@@ -11,10 +11,11 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::codec;
+use super::contacts::PeerContacts;
 use super::pb::raft_peer_client::RaftPeerClient;
 use super::pb::{Payload, ReadIndexRequest};
 use super::server::ForwardError;
-use super::status::{ClusterStatus, status_from_metrics};
+use super::status::{ClusterStatus, ContactView, status_from_metrics};
 use super::{PeerDial, peer_channel};
 use crate::model::{Command, Response};
 use crate::net::Transport;
@@ -34,6 +35,9 @@ pub struct ClientSettings {
     pub quorum_ack_timeout: Duration,
     /// Time a node without a known leader waits for an election before it fails the call.
     pub leader_wait: Duration,
+    /// A member that replied to this node's Raft RPCs within this long counts as reachable in
+    /// the status.
+    pub reachable_within: Duration,
     /// Addresses that replace the membership's `peer_addr` when forwarding to the leader.
     pub peer_dial: PeerDial,
     /// Opens the connections.
@@ -62,6 +66,7 @@ pub struct ClusterClient {
     node_id: NodeId,
     settings: ClientSettings,
     peers: Arc<Mutex<PeerClients>>,
+    contacts: PeerContacts,
 }
 
 /// Cached peer clients by node id, each with the address it was built for.
@@ -75,13 +80,19 @@ enum Attempt<T> {
 }
 
 impl ClusterClient {
-    /// Creates a client for the node that owns `raft`.
-    pub fn new(raft: Raft, node_id: NodeId, settings: ClientSettings) -> Self {
+    /// Creates a client for the node that owns `raft`, whose network records into `contacts`.
+    pub fn new(
+        raft: Raft,
+        node_id: NodeId,
+        settings: ClientSettings,
+        contacts: PeerContacts,
+    ) -> Self {
         ClusterClient {
             raft,
             node_id,
             settings,
             peers: Arc::default(),
+            contacts,
         }
     }
 
@@ -128,13 +139,14 @@ impl ClusterClient {
         }
     }
 
-    /// This node's view of the cluster, from the latest Raft metrics.
+    /// This node's view of the cluster, from the latest Raft metrics and peer contacts.
     pub fn status(&self) -> ClusterStatus {
-        let mut status = status_from_metrics(&self.raft.metrics().borrow());
-        if status.leader_id == Some(self.node_id) && self.check_quorum_contact().is_err() {
-            status.quorum_ok = false;
-        }
-        status
+        let contacts = ContactView {
+            peers: self.contacts.snapshot(),
+            now: Instant::now(),
+            reachable_within: self.settings.reachable_within,
+        };
+        status_from_metrics(&self.raft.metrics().borrow(), &contacts)
     }
 
     async fn wait_for_leader(&self, deadline: Instant) -> Result<NodeId, ClusterError> {
