@@ -11,7 +11,7 @@ use crate::api::{self, ApiService, IdSource};
 use crate::config::NodeConfig;
 use crate::net::{self, Accept, Tcp, Transport};
 use crate::raft::{
-    ClientSettings, ClusterClient, PeerDial, PeerNetworkFactory, PeerService,
+    ClientSettings, ClusterClient, PeerContacts, PeerDial, PeerNetworkFactory, PeerService,
     bootstrap_when_reachable, peer_server,
 };
 use crate::raft_types::Raft;
@@ -142,10 +142,12 @@ pub async fn run_on(
     let (log_store, state_machine, reader) = open_store(&platform.storage, &config)?;
 
     let peer_dial = PeerDial(config.peer_dial_addresses()?);
+    let contacts = PeerContacts::default();
     let network = PeerNetworkFactory {
         connect_timeout: CONNECT_TIMEOUT,
         peer_dial: peer_dial.clone(),
         transport: Arc::clone(&transport),
+        contacts: contacts.clone(),
     };
     let raft_config = Arc::new(raft_config(&config)?);
     let raft = Raft::new(
@@ -164,10 +166,11 @@ pub async fn run_on(
         connect_timeout: CONNECT_TIMEOUT,
         quorum_ack_timeout: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
         leader_wait: Duration::from_millis(config.raft.election_timeout_max_ms * 2),
+        reachable_within: Duration::from_millis(config.raft.election_timeout_max_ms),
         peer_dial: peer_dial.clone(),
         transport: Arc::clone(&transport),
     };
-    let cluster = ClusterClient::new(raft.clone(), config.node_id, settings);
+    let cluster = ClusterClient::new(raft.clone(), config.node_id, settings, contacts);
     let clock = platform.clock;
     let api_clock = clock.clone();
     let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{
     ClusterOptions, TestCluster, assert_contiguous_seconds, hook_url, instants_of, job_body, pause,
-    start_receiver,
+    start_receiver, wait_for,
 };
 use serde_json::Value;
 
@@ -219,4 +219,103 @@ async fn writes_without_quorum_fail_fast() {
     assert_eq!(response.status(), 503);
     let error: Value = response.json().await.expect("error JSON");
     assert_eq!(error["error"]["code"], "UNAVAILABLE", "{error}");
+}
+
+/// Returns member `id` of a REST cluster status.
+fn member(status: &Value, id: u64) -> &Value {
+    let members = status["members"].as_array().expect("members array");
+    let found = members
+        .iter()
+        .find(|member| member["id"].as_u64() == Some(id));
+    found.unwrap_or_else(|| panic!("member {id} missing from {status}"))
+}
+
+/// Returns the current leader and its status once it reports member `down` as unreachable and
+/// every other member as reachable.
+async fn leader_reporting_down(cluster: &TestCluster, down: u64) -> Option<(u64, Value)> {
+    let leader = cluster.current_leader().await?;
+    let status = cluster.status(leader).await?;
+    let members = status["members"].as_array()?;
+    let as_expected = members.iter().all(|member| {
+        let id = member["id"].as_u64().unwrap_or_default();
+        member["reachable"].as_bool() == Some(id != down)
+    });
+    as_expected.then_some((leader, status))
+}
+
+/// Returns `Some(Some(status))` once `node` leads and reports no quorum, `Some(None)` once it no
+/// longer leads, and None while neither holds, so that the caller polls again.
+async fn leader_without_quorum(cluster: &TestCluster, node: u64) -> Option<Option<Value>> {
+    let status = cluster.status(node).await?;
+    if status["leaderId"].as_u64() != Some(node) {
+        return Some(None);
+    }
+    (status["quorumOk"] == false).then_some(Some(status))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_unreachable_members() {
+    let options = ClusterOptions::default();
+    let election_timeout_max_ms = options.election_timeout_max_ms;
+    let mut cluster = TestCluster::start(options).await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let killed = cluster.other_node(leader);
+
+    eprintln!("--- follower {killed} killed");
+    cluster.kill(killed);
+    // A spurious election on a loaded machine can move the leadership, so each poll reads the
+    // status of whichever node leads now.
+    let (leader, status) = wait_for(
+        "the leader to report only the killed follower unreachable",
+        Duration::from_secs(20),
+        || leader_reporting_down(&cluster, killed),
+    )
+    .await;
+    assert_eq!(status["quorumOk"], true, "{status}");
+    let down = member(&status, killed);
+    assert_eq!(down["role"], "FOLLOWER", "{status}");
+    if let Some(last_contact_ms) = down["lastContactMs"].as_u64() {
+        assert!(last_contact_ms >= election_timeout_max_ms, "{status}");
+    }
+    assert!(down["lastError"].is_string(), "{status}");
+    assert_eq!(member(&status, leader)["reachable"], true, "{status}");
+    assert!(
+        member(&status, leader)["lastContactMs"].is_null(),
+        "{status}"
+    );
+    let follower = cluster.other_node(leader);
+    let follower_status = wait_for("the follower's status", Duration::from_secs(10), || {
+        cluster.status(follower)
+    })
+    .await;
+    assert_eq!(
+        member(&follower_status, follower)["reachable"],
+        true,
+        "{follower_status}"
+    );
+
+    let survivor = cluster.current_leader().await.unwrap_or(leader);
+    let second = cluster.other_node(survivor);
+    eprintln!("--- node {second} killed, node {survivor} left alone");
+    cluster.kill(second);
+    let Some(status) = wait_for(
+        "the surviving leader to report no quorum",
+        Duration::from_secs(20),
+        || leader_without_quorum(&cluster, survivor),
+    )
+    .await
+    else {
+        eprintln!("node {survivor} stopped leading, so there is no leader quorum to check");
+        return;
+    };
+    assert_eq!(member(&status, killed)["reachable"], false, "{status}");
+    assert_eq!(member(&status, second)["reachable"], false, "{status}");
+    assert_eq!(member(&status, survivor)["reachable"], true, "{status}");
+    let readyz = cluster
+        .http
+        .get(cluster.url(survivor, "/readyz"))
+        .send()
+        .await
+        .expect("GET /readyz");
+    assert_eq!(readyz.status(), 503);
 }

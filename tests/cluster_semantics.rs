@@ -7,7 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{ClusterOptions, TestCluster, hook_url, instants_of, job_body, pause, start_receiver};
+use common::{
+    ClusterOptions, TestCluster, hook_url, instants_of, job_body, pause, start_receiver, wait_for,
+};
 use raftcron::receiver::{Behaviour, Receiver, RecordedRequest};
 use serde_json::{Value, json};
 
@@ -37,22 +39,6 @@ async fn post_json(cluster: &TestCluster, node: u64, path: &str) -> Value {
         "POST {path} failed with {status}: {body}"
     );
     body
-}
-
-/// Polls `check` every 50 ms until it returns Some, or panics after `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 fn holding(delay: Duration) -> Behaviour {

@@ -159,6 +159,7 @@ impl From<&ClusterStatus> for pb::ClusterStatus {
             members: status.members.iter().map(pb::Member::from).collect(),
             last_log_index: status.last_log_index,
             snapshot_index: status.snapshot_index,
+            quorum_ok: status.quorum_ok,
         }
     }
 }
@@ -170,6 +171,9 @@ impl From<&MemberStatus> for pb::Member {
             role: member.role.clone(),
             client_addr: member.client_addr.clone(),
             peer_addr: member.peer_addr.clone(),
+            reachable: member.reachable,
+            last_contact_ms: member.last_contact_ms,
+            last_error: member.last_error.clone(),
         }
     }
 }

@@ -160,12 +160,26 @@ fn cluster_json_has_rest_shape() {
         last_log_index: 41,
         snapshot_index: 30,
         quorum_ok: false,
-        members: vec![MemberStatus {
-            id: 1,
-            role: "LEADER".to_string(),
-            client_addr: "127.0.0.1:7001".to_string(),
-            peer_addr: "127.0.0.1:7101".to_string(),
-        }],
+        members: vec![
+            MemberStatus {
+                id: 1,
+                role: "LEADER".to_string(),
+                client_addr: "127.0.0.1:7001".to_string(),
+                peer_addr: "127.0.0.1:7101".to_string(),
+                reachable: None,
+                last_contact_ms: None,
+                last_error: None,
+            },
+            MemberStatus {
+                id: 2,
+                role: "FOLLOWER".to_string(),
+                client_addr: "127.0.0.1:7002".to_string(),
+                peer_addr: "127.0.0.1:7102".to_string(),
+                reachable: Some(true),
+                last_contact_ms: Some(2300),
+                last_error: Some("timed out".to_string()),
+            },
+        ],
     };
     let body = serde_json::to_value(ClusterJson::from(pb::ClusterStatus::from(&status)));
     let expected = json!({
@@ -176,12 +190,27 @@ fn cluster_json_has_rest_shape() {
         "appliedIndex": 39,
         "lastLogIndex": 41,
         "snapshotIndex": 30,
-        "members": [{
-            "id": 1,
-            "role": "LEADER",
-            "clientAddr": "127.0.0.1:7001",
-            "peerAddr": "127.0.0.1:7101",
-        }],
+        "quorumOk": false,
+        "members": [
+            {
+                "id": 1,
+                "role": "LEADER",
+                "clientAddr": "127.0.0.1:7001",
+                "peerAddr": "127.0.0.1:7101",
+                "reachable": null,
+                "lastContactMs": null,
+                "lastError": null,
+            },
+            {
+                "id": 2,
+                "role": "FOLLOWER",
+                "clientAddr": "127.0.0.1:7002",
+                "peerAddr": "127.0.0.1:7102",
+                "reachable": true,
+                "lastContactMs": 2300,
+                "lastError": "timed out",
+            },
+        ],
     });
     assert_eq!(body.unwrap(), expected);
 }

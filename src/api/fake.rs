@@ -192,13 +192,17 @@ impl TestCluster {
     }
 }
 
-/// Returns the status of a two-node cluster in which node 1 leads and has applied its log.
+/// Returns the status of a two-node cluster in which node 1 leads, has applied its log and
+/// got a reply from node 2 40 ms ago.
 fn initial_status() -> ClusterStatus {
-    let member = |id: u64, role: &str| MemberStatus {
+    let member = |id: u64, role: &str, last_contact_ms: Option<u64>| MemberStatus {
         id,
         role: role.to_string(),
         client_addr: format!("127.0.0.1:700{id}"),
         peer_addr: format!("127.0.0.1:710{id}"),
+        reachable: Some(true),
+        last_contact_ms,
+        last_error: None,
     };
     ClusterStatus {
         node_id: NODE_ID,
@@ -209,7 +213,7 @@ fn initial_status() -> ClusterStatus {
         last_log_index: 42,
         snapshot_index: 0,
         quorum_ok: true,
-        members: vec![member(1, "LEADER"), member(2, "FOLLOWER")],
+        members: vec![member(1, "LEADER", None), member(2, "FOLLOWER", Some(40))],
     }
 }
 

@@ -744,8 +744,13 @@ async fn cluster_status_has_rest_shape() {
     assert_eq!(reply.body["nodeId"], 1);
     assert_eq!(reply.body["leaderId"], 1);
     assert_eq!(reply.body["commitIndex"], 42);
+    assert_eq!(reply.body["quorumOk"], true);
     assert_eq!(reply.body["members"][1]["role"], "FOLLOWER");
     assert_eq!(reply.body["members"][1]["clientAddr"], "127.0.0.1:7002");
+    assert_eq!(reply.body["members"][1]["reachable"], true);
+    assert_eq!(reply.body["members"][1]["lastContactMs"], 40);
+    assert_eq!(reply.body["members"][1]["lastError"], Value::Null);
+    assert_eq!(reply.body["members"][0]["lastContactMs"], Value::Null);
 }
 
 #[tokio::test]
@@ -776,7 +781,10 @@ async fn readyz_fails_on_leader_without_quorum() {
     let reply = send(&fixture, "GET", "/readyz", None).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let message = reply.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("has not heard from a quorum"), "{message}");
+    assert!(
+        message.contains("cannot reach a majority of voters"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -124,7 +124,12 @@ async fn grpc_cluster_status_and_preview() {
         .await
         .unwrap();
     let status = cluster.get_status(pb::GetStatusRequest {}).await.unwrap();
-    assert_eq!(status.into_inner().leader_id, Some(1));
+    let status = status.into_inner();
+    assert_eq!(status.leader_id, Some(1));
+    assert!(status.quorum_ok);
+    assert_eq!(status.members[1].reachable, Some(true));
+    assert_eq!(status.members[1].last_contact_ms, Some(40));
+    assert_eq!(status.members[1].last_error, None);
 
     let mut jobs = JobServiceClient::connect(endpoint).await.unwrap();
     let request = pb::PreviewScheduleRequest {

@@ -112,8 +112,8 @@ impl ApiService {
         Ok(self.state.applied_digest()?)
     }
 
-    /// Checks that this node can serve reads: it has a leader and has applied every entry up to
-    /// its commit index.
+    /// Checks that this node can serve reads: it has a leader, reaches a majority of voters
+    /// when it is the leader, and has applied every entry up to its commit index.
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] with the reason.
@@ -125,7 +125,7 @@ impl ApiService {
         }
         if !status.quorum_ok {
             let reason = format!(
-                "node {} is not ready: it leads but has not heard from a quorum",
+                "node {} is not ready: it leads but cannot reach a majority of voters",
                 status.node_id
             );
             return Err(ApiError::Unavailable(reason));

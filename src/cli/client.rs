@@ -171,7 +171,8 @@ pub enum ExecutionCommand {
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum ClusterCommand {
-    /// Show the node, the leader, the Raft indexes and the members.
+    /// Show the node, the leader, the Raft indexes, whether it has a quorum, and each member with
+    /// its reachability from this node.
     Status,
 }
 

@@ -211,7 +211,8 @@ pub fn execution_list_text(list: &pb::ListExecutionsResponse) -> String {
     text
 }
 
-/// Renders the cluster status and a table of its members.
+/// Renders the cluster status, a table of its members and the last error of each member
+/// that has one.
 pub fn cluster_text(status: &pb::ClusterStatus) -> String {
     let leader = status
         .leader_id
@@ -222,20 +223,58 @@ pub fn cluster_text(status: &pb::ClusterStatus) -> String {
         ("term", status.term.to_string()),
         ("commit index", status.commit_index.to_string()),
         ("applied index", status.applied_index.to_string()),
+        ("quorum ok", yes_no(Some(status.quorum_ok)).to_string()),
     ];
     let mut text = labeled(&lines);
-    let _ = writeln!(text, "\n{:<6}  {:<9}  {:<22}  PEER", "ID", "ROLE", "CLIENT");
-    for member in &status.members {
+    text.push('\n');
+    text.push_str(&member_table(&status.members));
+    text.push_str(&member_errors(&status.members));
+    text
+}
+
+fn member_table(members: &[pb::Member]) -> String {
+    let mut text = format!(
+        "{:<6}  {:<9}  {:<9}  {:<12}  {:<22}  PEER\n",
+        "ID", "ROLE", "REACHABLE", "LAST CONTACT", "CLIENT"
+    );
+    for member in members {
+        let last_contact = member
+            .last_contact_ms
+            .map_or_else(|| NONE.to_string(), |ms| format!("{ms} ms"));
         let _ = writeln!(
             text,
-            "{:<6}  {:<9}  {:<22}  {}",
+            "{:<6}  {:<9}  {:<9}  {:<12}  {:<22}  {}",
             member.id,
             escape(&member.role),
+            yes_no(member.reachable),
+            last_contact,
             escape(&member.client_addr),
             escape(&member.peer_addr)
         );
     }
     text
+}
+
+fn member_errors(members: &[pb::Member]) -> String {
+    let mut text = String::new();
+    for member in members {
+        if let Some(error) = &member.last_error {
+            let _ = writeln!(text, "member {} last error: {}", member.id, escape(error));
+        }
+    }
+    if !text.is_empty() {
+        text.insert(0, '\n');
+    }
+    text
+}
+
+/// Formats a flag as yes or no, and an unknown one as [`NONE`].
+fn yes_no(flag: Option<bool>) -> &'static str {
+    match flag {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => NONE,
+    }
 }
 
 fn labeled(lines: &[(&str, String)]) -> String {
@@ -421,6 +460,7 @@ mod tests {
                 role: "LEADER".to_string(),
                 client_addr: "127.0.0.1:7001\u{1b}".to_string(),
                 peer_addr: "127.0.0.1:7101".to_string(),
+                ..Default::default()
             }],
             ..Default::default()
         };
@@ -432,5 +472,52 @@ mod tests {
     fn cluster_text_without_leader() {
         let text = cluster_text(&pb::ClusterStatus::default());
         assert!(text.contains("leader:        unknown\n"), "{text}");
+        assert!(text.contains("quorum ok:     no\n"), "{text}");
+    }
+
+    #[test]
+    fn cluster_text_shows_reachability() {
+        let member = |id: u64, reachable: Option<bool>, last_contact_ms: Option<u64>| pb::Member {
+            id,
+            role: "FOLLOWER".to_string(),
+            client_addr: format!("127.0.0.1:700{id}"),
+            peer_addr: format!("127.0.0.1:710{id}"),
+            reachable,
+            last_contact_ms,
+            last_error: None,
+        };
+        let mut unreachable = member(3, Some(false), Some(5230));
+        unreachable.last_error = Some("Unreachable node: transport error\u{1b}".to_string());
+        let status = pb::ClusterStatus {
+            quorum_ok: true,
+            members: vec![
+                member(1, Some(true), None),
+                member(2, None, Some(40)),
+                unreachable,
+            ],
+            ..Default::default()
+        };
+
+        let text = cluster_text(&status);
+
+        assert!(text.contains("quorum ok:     yes\n"), "{text}");
+        assert!(text.contains("REACHABLE  LAST CONTACT"), "{text}");
+        assert!(
+            text.contains("\n1       FOLLOWER   yes        -    "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n2       FOLLOWER   -          40 ms "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n3       FOLLOWER   no         5230 ms "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nmember 3 last error: Unreachable node: transport error\\u{1b}\n"),
+            "{text}"
+        );
+        assert!(!text.contains("member 1 last error"), "{text}");
     }
 }

@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openraft::RaftMetrics;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use openraft::{RaftMetrics, ServerState};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::codec;
+use super::contacts::PeerContacts;
 use super::pb::raft_peer_client::RaftPeerClient;
 use super::pb::{Payload, ReadIndexRequest};
 use super::server::ForwardError;
+use super::status::{ClusterStatus, ContactView, status_from_metrics};
 use super::{PeerDial, peer_channel};
 use crate::model::{Command, Response};
 use crate::net::Transport;
@@ -33,6 +35,9 @@ pub struct ClientSettings {
     pub quorum_ack_timeout: Duration,
     /// Time a node without a known leader waits for an election before it fails the call.
     pub leader_wait: Duration,
+    /// A member that replied to this node's Raft RPCs within this long counts as reachable in
+    /// the status.
+    pub reachable_within: Duration,
     /// Addresses that replace the membership's `peer_addr` when forwarding to the leader.
     pub peer_dial: PeerDial,
     /// Opens the connections.
@@ -54,36 +59,6 @@ pub enum ClusterError {
     Fatal(String),
 }
 
-/// Role and addresses of one member, for status calls.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemberStatus {
-    pub id: NodeId,
-    /// LEADER, FOLLOWER or LEARNER.
-    pub role: String,
-    pub client_addr: String,
-    pub peer_addr: String,
-}
-
-/// This node's view of the cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterStatus {
-    pub node_id: NodeId,
-    pub leader_id: Option<NodeId>,
-    pub term: u64,
-    /// Highest log index known to be committed: computed from replication on the leader, the
-    /// applied index on other nodes (a follower applies an entry once it learns it is committed).
-    pub commit_index: u64,
-    pub applied_index: u64,
-    /// Index of the last entry in this node's log.
-    pub last_log_index: u64,
-    /// Last log index covered by this node's latest snapshot; 0 when it has none.
-    pub snapshot_index: u64,
-    /// Whether this node can serve calls: it has a known leader and, when it is the leader, has
-    /// heard from a quorum within the quorum acknowledgement timeout.
-    pub quorum_ok: bool,
-    pub members: Vec<MemberStatus>,
-}
-
 /// Sends writes and read barriers to the leader. Cheap to clone.
 #[derive(Clone)]
 pub struct ClusterClient {
@@ -91,6 +66,7 @@ pub struct ClusterClient {
     node_id: NodeId,
     settings: ClientSettings,
     peers: Arc<Mutex<PeerClients>>,
+    contacts: PeerContacts,
 }
 
 /// Cached peer clients by node id, each with the address it was built for.
@@ -104,13 +80,19 @@ enum Attempt<T> {
 }
 
 impl ClusterClient {
-    /// Creates a client for the node that owns `raft`.
-    pub fn new(raft: Raft, node_id: NodeId, settings: ClientSettings) -> Self {
+    /// Creates a client for the node that owns `raft`, whose network records into `contacts`.
+    pub fn new(
+        raft: Raft,
+        node_id: NodeId,
+        settings: ClientSettings,
+        contacts: PeerContacts,
+    ) -> Self {
         ClusterClient {
             raft,
             node_id,
             settings,
             peers: Arc::default(),
+            contacts,
         }
     }
 
@@ -157,13 +139,14 @@ impl ClusterClient {
         }
     }
 
-    /// This node's view of the cluster, from the latest Raft metrics.
+    /// This node's view of the cluster, from the latest Raft metrics and peer contacts.
     pub fn status(&self) -> ClusterStatus {
-        let mut status = status_from_metrics(&self.raft.metrics().borrow());
-        if status.leader_id == Some(self.node_id) && self.check_quorum_contact().is_err() {
-            status.quorum_ok = false;
-        }
-        status
+        let contacts = ContactView {
+            peers: self.contacts.snapshot(),
+            now: Instant::now(),
+            reachable_within: self.settings.reachable_within,
+        };
+        status_from_metrics(&self.raft.metrics().borrow(), &contacts)
     }
 
     async fn wait_for_leader(&self, deadline: Instant) -> Result<NodeId, ClusterError> {
@@ -362,60 +345,4 @@ fn member_address(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId) -> Option
         .membership()
         .get_node(&id)
         .cloned()
-}
-
-/// Builds a [`ClusterStatus`] from one metrics snapshot.
-pub fn status_from_metrics(metrics: &RaftMetrics<NodeId, NodeInfo>) -> ClusterStatus {
-    let membership = metrics.membership_config.membership();
-    let members = membership
-        .nodes()
-        .map(|(id, node)| MemberStatus {
-            id: *id,
-            role: role_of(metrics, *id, membership.voter_ids().any(|v| v == *id)),
-            client_addr: node.client_addr.clone(),
-            peer_addr: node.peer_addr.clone(),
-        })
-        .collect();
-    let applied_index = metrics.last_applied.map_or(0, |id| id.index);
-    ClusterStatus {
-        node_id: metrics.id,
-        leader_id: metrics.current_leader,
-        term: metrics.current_term,
-        commit_index: commit_index(metrics).unwrap_or(applied_index),
-        applied_index,
-        last_log_index: metrics.last_log_index.unwrap_or(0),
-        snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
-        quorum_ok: metrics.current_leader.is_some(),
-        members,
-    }
-}
-
-fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> String {
-    let role = if metrics.current_leader == Some(id) {
-        "LEADER"
-    } else if voter {
-        "FOLLOWER"
-    } else {
-        "LEARNER"
-    };
-    role.to_string()
-}
-
-/// On the leader, the highest index stored on a majority of voters.
-fn commit_index(metrics: &RaftMetrics<NodeId, NodeInfo>) -> Option<u64> {
-    if metrics.state != ServerState::Leader {
-        return None;
-    }
-    let replication = metrics.replication.as_ref()?;
-    let membership = metrics.membership_config.membership();
-    let mut matched: Vec<u64> = membership
-        .voter_ids()
-        .map(|id| match replication.get(&id) {
-            Some(Some(log_id)) => log_id.index,
-            _ if id == metrics.id => metrics.last_log_index.unwrap_or(0),
-            _ => 0,
-        })
-        .collect();
-    matched.sort_unstable_by(|a, b| b.cmp(a));
-    matched.get(matched.len() / 2).copied()
 }

@@ -4,8 +4,10 @@
 mod bootstrap;
 mod client;
 mod codec;
+mod contacts;
 mod network;
 mod server;
+mod status;
 
 /// Generated code of the peer service (proto/raftcron/peer/v1/peer.proto).
 pub mod pb {
@@ -25,11 +27,11 @@ use crate::net::Transport;
 use crate::raft_types::NodeId;
 
 pub use bootstrap::bootstrap_when_reachable;
-pub use client::{
-    ClientSettings, ClusterClient, ClusterError, ClusterStatus, MemberStatus, status_from_metrics,
-};
+pub use client::{ClientSettings, ClusterClient, ClusterError};
+pub use contacts::{PeerContact, PeerContacts};
 pub use network::PeerNetworkFactory;
 pub use server::{ForwardError, PeerService};
+pub use status::{ClusterStatus, MemberStatus, status_from_metrics};
 
 /// Largest peer message, in bytes: log batches and snapshot chunks stay well below it.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

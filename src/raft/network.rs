@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::AnyError;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -13,9 +14,11 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::codec;
+use super::contacts::PeerContacts;
 use super::pb::Payload;
 use super::pb::raft_peer_client::RaftPeerClient;
 use super::{PeerDial, peer_channel};
@@ -34,6 +37,9 @@ pub struct PeerNetworkFactory {
     pub peer_dial: PeerDial,
     /// Opens the connections.
     pub transport: Arc<dyn Transport>,
+    /// The record of each peer's RPC outcomes, which every connection updates and the cluster
+    /// status reads.
+    pub contacts: PeerContacts,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
@@ -44,7 +50,11 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
         let client = peer_channel(address, self.connect_timeout, &self.transport)
             .map(super::peer_client)
             .map_err(|error| error.to_string());
-        PeerConnection { target, client }
+        PeerConnection {
+            target,
+            client,
+            contacts: self.contacts.clone(),
+        }
     }
 }
 
@@ -53,15 +63,11 @@ pub struct PeerConnection {
     target: NodeId,
     /// The client, or why the peer address could not be used.
     client: Result<RaftPeerClient<Channel>, String>,
+    contacts: PeerContacts,
 }
 
-/// A transport failure, kept as an error value for openraft's error types.
-#[derive(thiserror::Error, Debug)]
-#[error("{0}")]
-struct TransportError(String);
-
 impl PeerConnection {
-    /// Sends one encoded request and decodes the remote `Result`.
+    /// Sends one request, returns the remote `Result` and records the outcome in the contacts.
     async fn call<Req, Resp, E>(
         &mut self,
         method: PeerMethod,
@@ -73,9 +79,28 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let client = self.client.as_mut().map_err(|reason| {
-            RPCError::Unreachable(Unreachable::new(&TransportError(reason.clone())))
-        })?;
+        let pending = PendingRpc::start(&self.contacts, self.target);
+        let result = self.exchange(method, request, option).await;
+        pending.finish(&result);
+        result
+    }
+
+    /// Sends one encoded request and decodes the remote `Result`.
+    async fn exchange<Req, Resp, E>(
+        &mut self,
+        method: PeerMethod,
+        request: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let client = self
+            .client
+            .as_mut()
+            .map_err(|reason| RPCError::Unreachable(Unreachable::new(&transport_error(reason))))?;
         let data =
             codec::encode(request).map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
         let mut grpc_request = tonic::Request::new(Payload { data });
@@ -94,6 +119,51 @@ impl PeerConnection {
     }
 }
 
+/// One RPC in flight, recorded in the peer contacts when it starts and when it ends.
+///
+/// openraft 0.9 drops an RPC future that outlives its timeout (the heartbeat interval for
+/// AppendEntries), so an RPC dropped before [`PendingRpc::finish`] is recorded as timed out.
+struct PendingRpc {
+    contacts: PeerContacts,
+    target: NodeId,
+    finished: bool,
+}
+
+impl PendingRpc {
+    fn start(contacts: &PeerContacts, target: NodeId) -> Self {
+        contacts.record_sent(target, Instant::now());
+        PendingRpc {
+            contacts: contacts.clone(),
+            target,
+            finished: false,
+        }
+    }
+
+    /// Records the result. A remote error counts as a reply, because the peer received the
+    /// request and its Raft returned the error.
+    fn finish<T, E: std::error::Error>(
+        mut self,
+        result: &Result<T, RPCError<NodeId, NodeInfo, E>>,
+    ) {
+        self.finished = true;
+        match result {
+            Ok(_) | Err(RPCError::RemoteError(_)) => {
+                self.contacts.record_reply(self.target, Instant::now());
+            }
+            Err(error) => self.contacts.record_failure(self.target, error.to_string()),
+        }
+    }
+}
+
+impl Drop for PendingRpc {
+    fn drop(&mut self) {
+        if !self.finished {
+            let error = "timed out: openraft cancelled the request before a reply".to_string();
+            self.contacts.record_failure(self.target, error);
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum PeerMethod {
     AppendEntries,
@@ -101,11 +171,17 @@ enum PeerMethod {
     InstallSnapshot,
 }
 
+/// Wraps a transport failure's message for openraft's error types. The message stays as it is,
+/// without the Rust type name that `AnyError::new` adds, because it is shown in the status.
+fn transport_error(message: impl ToString) -> AnyError {
+    AnyError::error(message)
+}
+
 /// Maps a gRPC failure: a peer that cannot be reached gets openraft's back-off, others a retry.
 fn status_to_rpc_error<E: std::error::Error>(
     status: tonic::Status,
 ) -> RPCError<NodeId, NodeInfo, RaftError<NodeId, E>> {
-    let error = TransportError(format!("{}: {}", status.code(), status.message()));
+    let error = transport_error(format!("{}: {}", status.code(), status.message()));
     match status.code() {
         // The peer service itself never returns UNKNOWN: tonic reports a refused or broken
         // connection that way ("transport error"). Treating it as unreachable gives openraft's
@@ -170,5 +246,56 @@ mod tests {
     fn other_statuses_retry_at_once() {
         let error = classify(tonic::Code::InvalidArgument);
         assert!(matches!(error, RPCError::Network(_)), "{error:?}");
+    }
+
+    #[test]
+    fn pending_rpc_records_reply() {
+        let contacts = PeerContacts::default();
+        let result: RpcResult<()> = Ok(());
+        PendingRpc::start(&contacts, 2).finish(&result);
+
+        let contact = &contacts.snapshot()[&2];
+        assert!(contact.last_sent.is_some());
+        assert!(contact.last_reply.is_some());
+        assert_eq!(contact.last_error, None);
+    }
+
+    #[test]
+    fn pending_rpc_counts_remote_error_as_reply() {
+        let contacts = PeerContacts::default();
+        let fatal = openraft::error::Fatal::Stopped;
+        let result: RpcResult<()> = Err(RPCError::RemoteError(RemoteError::new(
+            2,
+            RaftError::Fatal(fatal),
+        )));
+        PendingRpc::start(&contacts, 2).finish(&result);
+
+        let contact = &contacts.snapshot()[&2];
+        assert!(contact.last_reply.is_some());
+        assert_eq!(contact.last_error, None);
+    }
+
+    #[test]
+    fn pending_rpc_records_transport_error() {
+        let contacts = PeerContacts::default();
+        PendingRpc::start(&contacts, 3).finish(&Err::<(), _>(classify(tonic::Code::Unknown)));
+
+        let contact = &contacts.snapshot()[&3];
+        assert!(contact.last_sent.is_some());
+        assert_eq!(contact.last_reply, None);
+        let error = contact.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("transport error"), "{error}");
+        assert!(!error.contains("::"), "Rust type name in {error}");
+    }
+
+    #[test]
+    fn dropped_rpc_records_timeout() {
+        let contacts = PeerContacts::default();
+        drop(PendingRpc::start(&contacts, 3));
+
+        let contact = &contacts.snapshot()[&3];
+        assert_eq!(contact.last_reply, None);
+        let error = contact.last_error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("timed out"), "{error}");
     }
 }

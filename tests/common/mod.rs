@@ -414,6 +414,22 @@ pub fn assert_contiguous_seconds(instants: &BTreeMap<i64, BTreeSet<String>>) {
     }
 }
 
+/// Polls `check` every 50 ms until it returns Some, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
 /// Pauses a job through node `node`'s REST API.
 pub async fn pause(cluster: &TestCluster, node: u64, job_id: &str) {
     let response = cluster

@@ -255,6 +255,7 @@ pub struct ClusterJson {
     pub applied_index: u64,
     pub last_log_index: u64,
     pub snapshot_index: u64,
+    pub quorum_ok: bool,
     pub members: Vec<MemberJson>,
 }
 
@@ -266,6 +267,10 @@ pub struct MemberJson {
     pub role: String,
     pub client_addr: String,
     pub peer_addr: String,
+    /// Null when the serving node has nothing recent to judge by.
+    pub reachable: Option<bool>,
+    pub last_contact_ms: Option<u64>,
+    pub last_error: Option<String>,
 }
 
 impl From<pb::ClusterStatus> for ClusterJson {
@@ -278,6 +283,7 @@ impl From<pb::ClusterStatus> for ClusterJson {
             applied_index: status.applied_index,
             last_log_index: status.last_log_index,
             snapshot_index: status.snapshot_index,
+            quorum_ok: status.quorum_ok,
             members: status.members.into_iter().map(MemberJson::from).collect(),
         }
     }
@@ -290,6 +296,9 @@ impl From<pb::Member> for MemberJson {
             role: member.role,
             client_addr: member.client_addr,
             peer_addr: member.peer_addr,
+            reachable: member.reachable,
+            last_contact_ms: member.last_contact_ms,
+            last_error: member.last_error,
         }
     }
 }

@@ -1,0 +1,201 @@
+//! The cluster status: this node's view of the leader, the Raft indexes and each member, built
+//! from openraft's metrics and from the outcome of this node's own Raft RPCs.
+//!
+//! openraft 0.9 metrics do not say whether a follower still replies, so reachability comes
+//! from [`PeerContacts`](super::PeerContacts), which records every outgoing RPC.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use openraft::{RaftMetrics, ServerState};
+use tokio::time::Instant;
+
+use super::contacts::PeerContact;
+use crate::raft_types::{NodeId, NodeInfo};
+
+/// Role, addresses and reachability of one member, for status calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    /// LEADER, FOLLOWER or LEARNER.
+    pub role: String,
+    pub client_addr: String,
+    pub peer_addr: String,
+    /// Whether this node reaches the member: true when the member replied to one of this
+    /// node's Raft RPCs within the reachability window (`raft.election_timeout_max_ms`), else
+    /// false. A follower that hears nothing from its leader for that long has started an
+    /// election by then, so a member silent for longer is not following this node.
+    ///
+    /// None when this node is not the leader and sent the member no RPC within the window,
+    /// because it has nothing recent to judge by. Always `Some(true)` for this node itself.
+    pub reachable: Option<bool>,
+    /// Milliseconds since the member last replied to this node's RPCs. None whenever
+    /// `reachable` is None, for this node itself and for a member that never replied since this
+    /// node started. A follower does not report the age of the leader's requests it receives.
+    pub last_contact_ms: Option<u64>,
+    /// Error of this node's latest RPC to the member, until a later reply clears it. None
+    /// whenever `reachable` is None.
+    pub last_error: Option<String>,
+}
+
+/// This node's view of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    pub leader_id: Option<NodeId>,
+    pub term: u64,
+    /// Highest log index known to be committed: computed from replication on the leader, the
+    /// applied index on other nodes (a follower applies an entry once it learns it is committed).
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Index of the last entry in this node's log.
+    pub last_log_index: u64,
+    /// Last log index covered by this node's latest snapshot; 0 when it has none.
+    pub snapshot_index: u64,
+    /// Whether this node can serve calls. On the leader, a majority of the voters (itself
+    /// included) is reachable by the rule of [`MemberStatus::reachable`], in each configuration
+    /// of a joint membership. On any other node, a leader is known.
+    pub quorum_ok: bool,
+    pub members: Vec<MemberStatus>,
+}
+
+/// This node's peer contacts at one instant, and the window within which a reply counts.
+#[derive(Clone, Debug)]
+pub struct ContactView {
+    pub peers: BTreeMap<NodeId, PeerContact>,
+    pub now: Instant,
+    /// A member that replied within this long before `now` is reachable.
+    pub reachable_within: Duration,
+}
+
+/// The reachability fields of one [`MemberStatus`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Reachability {
+    reachable: Option<bool>,
+    last_contact_ms: Option<u64>,
+    last_error: Option<String>,
+}
+
+impl ContactView {
+    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from a node that
+    /// is the leader when `leading` is true.
+    fn reachability(&self, id: NodeId, leading: bool) -> Reachability {
+        let contact = self.peers.get(&id).cloned().unwrap_or_default();
+        // A leader sends every member heartbeats, so its judgement is current even while a
+        // down member's RPCs are spaced out by openraft's back-off.
+        let recent = leading || contact.sent_within(self.now, self.reachable_within);
+        if !recent {
+            return Reachability::default();
+        }
+        Reachability {
+            reachable: Some(contact.replied_within(self.now, self.reachable_within)),
+            last_contact_ms: contact.millis_since_reply(self.now),
+            last_error: contact.last_error,
+        }
+    }
+}
+
+/// Builds a [`ClusterStatus`] from one metrics snapshot and this node's peer contacts.
+pub fn status_from_metrics(
+    metrics: &RaftMetrics<NodeId, NodeInfo>,
+    contacts: &ContactView,
+) -> ClusterStatus {
+    let membership = metrics.membership_config.membership();
+    let members: Vec<MemberStatus> = membership
+        .nodes()
+        .map(|(id, node)| member_status(metrics, contacts, *id, node))
+        .collect();
+
+    let quorum_ok = if metrics.state == ServerState::Leader {
+        majority_reachable(membership.get_joint_config(), &members)
+    } else {
+        metrics.current_leader.is_some()
+    };
+    let applied_index = metrics.last_applied.map_or(0, |id| id.index);
+    ClusterStatus {
+        node_id: metrics.id,
+        leader_id: metrics.current_leader,
+        term: metrics.current_term,
+        commit_index: commit_index(metrics).unwrap_or(applied_index),
+        applied_index,
+        last_log_index: metrics.last_log_index.unwrap_or(0),
+        snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+        quorum_ok,
+        members,
+    }
+}
+
+fn member_status(
+    metrics: &RaftMetrics<NodeId, NodeInfo>,
+    contacts: &ContactView,
+    id: NodeId,
+    node: &NodeInfo,
+) -> MemberStatus {
+    let membership = metrics.membership_config.membership();
+    let voter = membership.voter_ids().any(|v| v == id);
+    let reachability = if id == metrics.id {
+        Reachability {
+            reachable: Some(true),
+            ..Reachability::default()
+        }
+    } else {
+        contacts.reachability(id, metrics.state == ServerState::Leader)
+    };
+    MemberStatus {
+        id,
+        role: role_of(metrics, id, voter),
+        client_addr: node.client_addr.clone(),
+        peer_addr: node.peer_addr.clone(),
+        reachable: reachability.reachable,
+        last_contact_ms: reachability.last_contact_ms,
+        last_error: reachability.last_error,
+    }
+}
+
+/// Returns whether more than half of the voters of every configuration is reachable. A joint
+/// membership, during a membership change, has two configurations.
+fn majority_reachable(configs: &[BTreeSet<NodeId>], members: &[MemberStatus]) -> bool {
+    let is_reachable = |id: &NodeId| {
+        members
+            .iter()
+            .any(|member| member.id == *id && member.reachable == Some(true))
+    };
+    configs.iter().all(|voters| {
+        let reachable = voters.iter().filter(|id| is_reachable(id)).count();
+        reachable * 2 > voters.len()
+    })
+}
+
+fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> String {
+    let role = if metrics.current_leader == Some(id) {
+        "LEADER"
+    } else if voter {
+        "FOLLOWER"
+    } else {
+        "LEARNER"
+    };
+    role.to_string()
+}
+
+/// On the leader, the highest index stored on a majority of voters.
+fn commit_index(metrics: &RaftMetrics<NodeId, NodeInfo>) -> Option<u64> {
+    if metrics.state != ServerState::Leader {
+        return None;
+    }
+    let replication = metrics.replication.as_ref()?;
+    let membership = metrics.membership_config.membership();
+    let mut matched: Vec<u64> = membership
+        .voter_ids()
+        .map(|id| match replication.get(&id) {
+            Some(Some(log_id)) => log_id.index,
+            _ if id == metrics.id => metrics.last_log_index.unwrap_or(0),
+            _ => 0,
+        })
+        .collect();
+    matched.sort_unstable_by(|a, b| b.cmp(a));
+    matched.get(matched.len() / 2).copied()
+}
+
+#[cfg(test)]
+#[path = "status_test.rs"]
+mod tests;

@@ -1,0 +1,258 @@
+use std::sync::Arc;
+
+use openraft::{Membership, StoredMembership};
+
+use super::*;
+
+const WINDOW: Duration = Duration::from_millis(1000);
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+fn node(id: NodeId) -> NodeInfo {
+    NodeInfo {
+        peer_addr: format!("127.0.0.1:710{id}"),
+        client_addr: format!("127.0.0.1:700{id}"),
+    }
+}
+
+/// Metrics of node `id` in `state`, with the voter configurations `configs` and `learners`.
+fn metrics(
+    id: NodeId,
+    state: ServerState,
+    configs: Vec<BTreeSet<NodeId>>,
+    learners: &[NodeId],
+) -> RaftMetrics<NodeId, NodeInfo> {
+    let voters = configs.iter().flatten().copied();
+    let nodes: BTreeMap<NodeId, NodeInfo> = voters
+        .chain(learners.iter().copied())
+        .map(|id| (id, node(id)))
+        .collect();
+    let mut metrics = RaftMetrics::new_initial(id);
+    metrics.membership_config =
+        Arc::new(StoredMembership::new(None, Membership::new(configs, nodes)));
+    metrics.state = state;
+    metrics.current_leader = (state == ServerState::Leader).then_some(id);
+    metrics
+}
+
+fn leader_of_three() -> RaftMetrics<NodeId, NodeInfo> {
+    metrics(1, ServerState::Leader, vec![BTreeSet::from([1, 2, 3])], &[])
+}
+
+/// Builds a view at `now` in which each listed peer was sent an RPC and replied at the given
+/// instant.
+fn replies(now: Instant, replied: &[(NodeId, Instant)]) -> ContactView {
+    let peers = replied
+        .iter()
+        .map(|(id, at)| {
+            let contact = PeerContact {
+                last_sent: Some(now),
+                last_reply: Some(*at),
+                last_error: None,
+            };
+            (*id, contact)
+        })
+        .collect();
+    ContactView {
+        peers,
+        now,
+        reachable_within: WINDOW,
+    }
+}
+
+fn member(status: &ClusterStatus, id: NodeId) -> &MemberStatus {
+    status
+        .members
+        .iter()
+        .find(|member| member.id == id)
+        .expect("member in status")
+}
+
+#[test]
+fn leader_reports_silent_follower_unreachable() {
+    let start = Instant::now();
+    let now = start + ms(5000);
+    let contacts = replies(now, &[(2, now - ms(100)), (3, now - ms(2500))]);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(member(&status, 1).reachable, Some(true));
+    assert_eq!(member(&status, 1).last_contact_ms, None);
+    assert_eq!(member(&status, 2).reachable, Some(true));
+    assert_eq!(member(&status, 2).last_contact_ms, Some(100));
+    assert_eq!(member(&status, 3).reachable, Some(false));
+    assert_eq!(member(&status, 3).last_contact_ms, Some(2500));
+    assert!(status.quorum_ok);
+}
+
+#[test]
+fn reply_at_window_end_is_reachable() {
+    let start = Instant::now();
+    let now = start + ms(5000);
+    let contacts = replies(now, &[(2, now - WINDOW), (3, now - WINDOW - ms(1))]);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(member(&status, 2).reachable, Some(true));
+    assert_eq!(member(&status, 3).reachable, Some(false));
+}
+
+#[test]
+fn leader_without_majority_has_no_quorum() {
+    let start = Instant::now();
+    let now = start + ms(5000);
+    let contacts = replies(now, &[(2, now - ms(1500)), (3, now - ms(3000))]);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(member(&status, 2).reachable, Some(false));
+    assert_eq!(member(&status, 3).reachable, Some(false));
+    assert!(!status.quorum_ok);
+}
+
+#[test]
+fn leader_counts_never_contacted_unreachable() {
+    let now = Instant::now();
+    let contacts = replies(now, &[(2, now)]);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(member(&status, 3).reachable, Some(false));
+    assert_eq!(member(&status, 3).last_contact_ms, None);
+    assert!(status.quorum_ok);
+}
+
+#[test]
+fn leader_reports_last_error() {
+    let now = Instant::now();
+    let mut contacts = replies(now, &[(2, now)]);
+    let failing = PeerContact {
+        last_sent: Some(now),
+        last_reply: None,
+        last_error: Some("Unreachable node: Unknown: transport error".to_string()),
+    };
+    contacts.peers.insert(3, failing);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(
+        member(&status, 3).last_error.as_deref(),
+        Some("Unreachable node: Unknown: transport error")
+    );
+    assert_eq!(member(&status, 2).last_error, None);
+}
+
+#[test]
+fn single_voter_leader_has_quorum() {
+    let alone = metrics(1, ServerState::Leader, vec![BTreeSet::from([1])], &[]);
+    let status = status_from_metrics(&alone, &replies(Instant::now(), &[]));
+    assert!(status.quorum_ok);
+}
+
+#[test]
+fn learner_does_not_count_for_quorum() {
+    let leader = metrics(
+        1,
+        ServerState::Leader,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[4],
+    );
+    let now = Instant::now() + ms(5000);
+    let contacts = replies(now, &[(4, now)]);
+
+    let status = status_from_metrics(&leader, &contacts);
+
+    assert_eq!(member(&status, 4).role, "LEARNER");
+    assert_eq!(member(&status, 4).reachable, Some(true));
+    assert!(!status.quorum_ok);
+}
+
+#[test]
+fn joint_membership_needs_both_majorities() {
+    let configs = vec![BTreeSet::from([1, 2, 3]), BTreeSet::from([1, 4, 5])];
+    let leader = metrics(1, ServerState::Leader, configs, &[]);
+    let now = Instant::now() + ms(5000);
+
+    let old_only = status_from_metrics(&leader, &replies(now, &[(2, now), (3, now)]));
+    assert!(!old_only.quorum_ok);
+
+    let both = status_from_metrics(&leader, &replies(now, &[(2, now), (4, now)]));
+    assert!(both.quorum_ok);
+}
+
+#[test]
+fn follower_without_rpcs_reports_unknown() {
+    let mut follower = metrics(
+        2,
+        ServerState::Follower,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[],
+    );
+    follower.current_leader = Some(1);
+
+    let status = status_from_metrics(&follower, &replies(Instant::now(), &[]));
+
+    assert_eq!(member(&status, 1).reachable, None);
+    assert_eq!(member(&status, 2).reachable, Some(true));
+    assert_eq!(member(&status, 3).reachable, None);
+    assert!(status.quorum_ok);
+}
+
+#[test]
+fn follower_without_leader_has_no_quorum() {
+    let follower = metrics(
+        2,
+        ServerState::Follower,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[],
+    );
+    let status = status_from_metrics(&follower, &replies(Instant::now(), &[]));
+    assert!(!status.quorum_ok);
+}
+
+#[test]
+fn former_leader_stops_judging_after_window() {
+    let follower = metrics(
+        2,
+        ServerState::Follower,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[],
+    );
+    let start = Instant::now();
+    let mut contacts = replies(start, &[(1, start), (3, start)]);
+    contacts.peers.get_mut(&1).unwrap().last_error = Some("timed out".to_string());
+    contacts.now = start + WINDOW + ms(1);
+
+    let status = status_from_metrics(&follower, &contacts);
+
+    assert_eq!(member(&status, 1).reachable, None);
+    assert_eq!(member(&status, 1).last_contact_ms, None);
+    assert_eq!(member(&status, 1).last_error, None);
+}
+
+#[test]
+fn candidate_reports_recent_vote_replies() {
+    let candidate = metrics(
+        2,
+        ServerState::Candidate,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[],
+    );
+    let now = Instant::now() + ms(5000);
+    let mut contacts = replies(now, &[(3, now - ms(20))]);
+    let silent = PeerContact {
+        last_sent: Some(now - ms(50)),
+        last_reply: Some(now - ms(4000)),
+        last_error: None,
+    };
+    contacts.peers.insert(1, silent);
+
+    let status = status_from_metrics(&candidate, &contacts);
+
+    assert_eq!(member(&status, 1).reachable, Some(false));
+    assert_eq!(member(&status, 1).last_contact_ms, Some(4000));
+    assert_eq!(member(&status, 3).reachable, Some(true));
+    assert!(!status.quorum_ok);
+}
