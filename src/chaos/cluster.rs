@@ -1,5 +1,5 @@
 //! The node processes of a chaos run: `raftcron serve` children of this process on 127.0.0.1,
-//! each with its own data directory, config and log, with peer traffic through [`Links`].
+//! each with its own data directory, config and log, with peer traffic through `Links`.
 //!
 //! Dropping a [`Cluster`] sends SIGKILL to every node it started, paused ones included, so a
 //! run that returns early, panics or is interrupted leaves no node behind. A runner killed

@@ -28,7 +28,7 @@ use crate::raft_types::{NodeId, NodeInfo, TypeConfig};
 type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
 
-/// Creates one [`PeerConnection`] per target node.
+/// Creates one `PeerConnection` per target node.
 #[derive(Clone, Debug)]
 pub struct PeerNetworkFactory {
     /// Time allowed to open a TCP connection to a peer.
