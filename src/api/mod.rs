@@ -17,6 +17,8 @@ pub mod service;
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
+mod input_fuzz_test;
+#[cfg(test)]
 mod policy_test;
 #[cfg(test)]
 mod router_test;
