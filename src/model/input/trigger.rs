@@ -194,6 +194,20 @@ fn check_url(url: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Headers that frame the message or manage the connection. The HTTP client sets them from the
+/// request it sends, and a stored copy could contradict it (a `Content-Length` that does not
+/// match the body makes every run wait for bytes that never come).
+const CONNECTION_HEADERS: [&str; 8] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     if headers.len() > MAX_HEADERS {
         let expected = format!("at most {MAX_HEADERS} headers are allowed");
@@ -210,6 +224,13 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationErr
                 "triggerConfig.headers",
                 name,
                 "not a valid header name",
+            ));
+        }
+        if CONNECTION_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ValidationError::new(
+                "triggerConfig.headers",
+                name,
+                "expected no connection or message-length header: the HTTP client sets it",
             ));
         }
         if http::HeaderValue::from_str(value).is_err() {

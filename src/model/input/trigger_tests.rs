@@ -144,6 +144,31 @@ fn url_with_percent_encoded_space_is_accepted() {
 }
 
 #[test]
+fn connection_headers_are_rejected() {
+    for name in [
+        "Content-Length",
+        "transfer-encoding",
+        "Connection",
+        "Upgrade",
+        "TE",
+    ] {
+        let error = create_error(json!({"url": URL, "headers": {name: "5"}}));
+        assert_eq!(error.field, "triggerConfig.headers", "{name}");
+        assert_eq!(error.value, name);
+        assert!(error.message.contains("HTTP client"), "{}", error.message);
+    }
+}
+
+#[test]
+fn host_header_is_accepted() {
+    let http = created_http(json!({"url": URL, "headers": {"Host": "reports.internal"}}));
+    assert_eq!(
+        http.headers.get("Host").map(String::as_str),
+        Some("reports.internal")
+    );
+}
+
+#[test]
 fn soap_trigger_type_names_rest() {
     let error = check_trigger_type(Some("SOAP")).unwrap_err();
     assert_eq!(error.field, "triggerType");
