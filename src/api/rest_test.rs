@@ -441,6 +441,29 @@ async fn update_keeps_next_time_when_schedule_unchanged() {
 }
 
 #[tokio::test]
+async fn update_with_other_id_is_rejected() {
+    let fixture = Fixture::new();
+    let job = create(&fixture, nestjs_body()).await;
+    let id = job["id"].as_str().unwrap();
+    let uri = format!("/api/jobs/{id}");
+
+    let other = json!({"id": "other-job", "name": "renamed"});
+    let reply = send(&fixture, "PUT", &uri, Some(other)).await;
+    let same = json!({"id": id, "name": "renamed"});
+    let accepted = send(&fixture, "PUT", &uri, Some(same)).await;
+
+    assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "id",
+        "\"other-job\"",
+    );
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["name"], "renamed");
+}
+
+#[tokio::test]
 async fn update_changes_status() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
