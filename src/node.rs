@@ -76,7 +76,7 @@ pub struct Platform {
     /// Sends the attempts the scheduler dispatches.
     pub dispatcher: Arc<dyn Dispatch>,
     pub storage: Storage,
-    /// Ids of new jobs.
+    /// New ids: job ids, and the request keys of manual runs sent without one.
     pub new_job_id: IdSource,
     /// The random share of each outcome's retry jitter.
     pub jitter: JitterSource,
@@ -174,7 +174,7 @@ pub async fn run_on(
     let clock = platform.clock;
     let api_clock = clock.clone();
     let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()))
-        .with_job_ids(platform.new_job_id);
+        .with_ids(platform.new_job_id);
     let (stop_client, client_stopped) = tokio::sync::oneshot::channel::<()>();
     let client_task = tokio::spawn(async move {
         let router = api::router(api);

@@ -1,6 +1,7 @@
 //! The gRPC front end: `raftcron.v1.JobService` and `raftcron.v1.ClusterService` over
 //! [`ApiService`].
 
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
@@ -35,6 +36,10 @@ impl GrpcApi {
 }
 
 type GrpcResult<T> = Result<Response<T>, Status>;
+
+/// Response metadata set to "true" on a TriggerJob whose idempotency key was used before: the
+/// execution returned is the run that earlier request started.
+pub const REPLAYED_METADATA_KEY: &str = "x-raftcron-replayed";
 
 /// Converts a request's job message, an absent one being empty.
 fn job_input(message: Option<pb::JobInput>) -> Result<JobInput, Status> {
@@ -114,8 +119,17 @@ impl JobService for GrpcApi {
             force: request.force,
             idempotency_key: request.idempotency_key,
         };
-        let result = self.api.trigger_job(&request.id, run).await;
-        reply(result.map(|triggered| triggered.execution))
+        let triggered = self
+            .api
+            .trigger_job(&request.id, run)
+            .await
+            .map_err(|error| error.to_status())?;
+        let mut response = Response::new(pb::Execution::from(&triggered.execution));
+        if triggered.replayed {
+            let value = MetadataValue::from_static("true");
+            response.metadata_mut().insert(REPLAYED_METADATA_KEY, value);
+        }
+        Ok(response)
     }
 
     async fn list_executions(

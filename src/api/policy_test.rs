@@ -10,6 +10,7 @@ use tower::ServiceExt;
 
 use super::error::FIELD_METADATA_KEY;
 use super::fake::{Fixture, serve};
+use super::grpc::REPLAYED_METADATA_KEY;
 use super::pb;
 use super::pb::job_service_client::JobServiceClient;
 use super::router;
@@ -495,12 +496,17 @@ async fn grpc_repeated_key_returns_first_run() {
         ..Default::default()
     };
 
-    let first = jobs.trigger_job(trigger("k1")).await.unwrap().into_inner();
+    let first = jobs.trigger_job(trigger("k1")).await.unwrap();
     fixture.advance(1);
-    let repeat = jobs.trigger_job(trigger("k1")).await.unwrap().into_inner();
+    let repeat = jobs.trigger_job(trigger("k1")).await.unwrap();
     let invalid = jobs.trigger_job(trigger("k 1")).await.unwrap_err();
 
-    assert_eq!(repeat.id, first.id);
+    let replayed = |response: &tonic::Response<pb::Execution>| {
+        response.metadata().get(REPLAYED_METADATA_KEY).cloned()
+    };
+    assert_eq!(replayed(&first), None);
+    assert_eq!(replayed(&repeat).unwrap(), "true");
+    assert_eq!(repeat.into_inner().id, first.into_inner().id);
     assert_eq!(invalid.code(), Code::InvalidArgument);
     let field = invalid.metadata().get(FIELD_METADATA_KEY).unwrap();
     assert_eq!(field.to_str().unwrap(), "idempotencyKey");

@@ -159,7 +159,7 @@ async fn trigger_job(
     Ok((status, execution_body(&triggered.execution)).into_response())
 }
 
-/// Reads the `Idempotency-Key` header, rejecting one that is not text or is sent twice.
+/// Reads and checks the `Idempotency-Key` header, rejecting one sent more than once.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     const NAME: &str = "Idempotency-Key";
     let values: Vec<String> = headers

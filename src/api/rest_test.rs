@@ -575,15 +575,18 @@ async fn trigger_accepts_empty_or_json_body() {
 }
 
 #[tokio::test]
-async fn trigger_twice_in_same_millisecond_conflicts() {
+async fn triggers_in_same_millisecond_are_two_runs() {
     let fixture = Fixture::new();
     let job = create(&fixture, nestjs_body()).await;
     let uri = format!("/api/jobs/{}/trigger", job["id"].as_str().unwrap());
+
     let first = send(&fixture, "POST", &uri, None).await;
     let second = send(&fixture, "POST", &uri, None).await;
-    let (status, code) = (StatusCode::CONFLICT, "ALREADY_EXISTS");
-    let id = first.body["id"].as_str().unwrap();
-    assert_error(&second, status, code, "executionId", id);
+
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
+    assert_ne!(first.body["id"], second.body["id"]);
+    assert_eq!(first.body["scheduledTime"], second.body["scheduledTime"]);
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ pub fn system_clock() -> Clock {
     Arc::new(|| Timestamp::from_datetime(Utc::now()))
 }
 
-/// A source of new job ids.
+/// A source of new ids: job ids, and the request keys of manual runs sent without one.
 pub type IdSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Returns an [`IdSource`] of random UUID v4 strings.
@@ -72,7 +72,7 @@ pub struct ApiService {
     cluster: Arc<dyn Cluster>,
     state: Arc<dyn StateView>,
     clock: Clock,
-    new_job_id: IdSource,
+    new_id: IdSource,
 }
 
 impl ApiService {
@@ -91,13 +91,13 @@ impl ApiService {
             cluster,
             state,
             clock,
-            new_job_id: random_ids(),
+            new_id: random_ids(),
         }
     }
 
-    /// Replaces the source of new job ids, for example with a seeded one in a simulation.
-    pub fn with_job_ids(mut self, new_job_id: IdSource) -> Self {
-        self.new_job_id = new_job_id;
+    /// Replaces the source of new ids, for example with a seeded one in a simulation.
+    pub fn with_ids(mut self, new_id: IdSource) -> Self {
+        self.new_id = new_id;
         self
     }
 

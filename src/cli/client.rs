@@ -14,6 +14,7 @@ use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::api::convert::{ClusterJson, ExecutionJson, JobJson, ListJson};
+use crate::api::grpc::REPLAYED_METADATA_KEY;
 use crate::api::pb;
 use crate::api::pb::cluster_service_client::ClusterServiceClient;
 use crate::api::pb::job_service_client::JobServiceClient;
@@ -328,8 +329,12 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
                 force,
                 idempotency_key,
             };
-            let execution = client.trigger_job(request).await?;
-            print_execution(output, execution.into_inner())?;
+            let response = client.trigger_job(request).await?;
+            let replayed = response.metadata().get(REPLAYED_METADATA_KEY);
+            if replayed.is_some_and(|value| value == "true") {
+                eprintln!("note: the idempotency key was used before; this is the run it started");
+            }
+            print_execution(output, response.into_inner())?;
         }
     }
     Ok(())

@@ -49,19 +49,22 @@ impl ApiService {
         }
         let mut intent = self.request_intent(id, Cause::Manual, None);
         intent.force = run.force;
-        intent.request_key = run.idempotency_key.clone();
+        // A request without a key gets a new one, so two requests in the same millisecond are
+        // two runs. A copy of this proposal carries the same key and starts nothing.
+        let key = run.idempotency_key.clone();
+        intent.request_key = Some(key.clone().unwrap_or_else(|| (self.new_id)()));
         match self.fire(intent, "id").await {
             Ok(execution) => Ok(Triggered {
                 execution,
                 replayed: false,
             }),
             // The key was used before, so the request is a repeat, and the first run is returned.
-            Err(ApiError::AlreadyExists { value, .. }) if run.idempotency_key.is_some() => {
+            Err(ApiError::AlreadyExists { value, .. }) => {
                 self.cluster.read_barrier().await?;
                 let execution = self.load_execution(id, &value)?;
                 Ok(Triggered {
                     execution,
-                    replayed: true,
+                    replayed: key.is_some(),
                 })
             }
             Err(error) => Err(error),

@@ -22,7 +22,7 @@ impl ApiService {
         let job = Job {
             revision: 0,
             pruned_through: None,
-            id: (self.new_job_id)(),
+            id: (self.new_id)(),
             spec,
             status,
             anchor: now,
