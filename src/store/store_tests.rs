@@ -59,6 +59,16 @@ fn openraft_storage_suite_in_memory() {
     Suite::test_all(MemoryStoreBuilder).unwrap();
 }
 
+/// Opens `dir` as a plain sled database without a flusher thread, so that dropping it releases
+/// the directory's lock at once and the store can open it next.
+fn raw_sled(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .unwrap()
+}
+
 fn open_in(dir: &Path) -> (LogStore, StateMachineStore, StateReader) {
     super::open(dir, &test_config()).expect("open store")
 }
@@ -218,7 +228,7 @@ async fn second_open_of_directory_fails() {
 async fn unknown_layout_version_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
         meta.insert(super::keys::LAYOUT_VERSION_KEY, &[9u8])
             .unwrap();
@@ -245,10 +255,12 @@ async fn unknown_layout_version_is_rejected() {
 #[tokio::test]
 async fn old_value_format_is_rejected_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open_in(dir.path()));
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
+        let layout = [super::keys::LAYOUT_VERSION];
+        meta.insert(super::keys::LAYOUT_VERSION_KEY, &layout)
+            .unwrap();
         meta.insert(super::keys::VOTE_KEY, &[2u8, 0]).unwrap();
         db.flush().unwrap();
     }
