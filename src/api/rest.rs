@@ -97,7 +97,7 @@ async fn update_job(
     JsonBody(body): JsonBody,
 ) -> RestResult {
     check_body_id(&body, &id)?;
-    let input = JobInput::from_json(&body)?;
+    let input = JobInput::from_update_json(&body)?;
     let job = api.update_job(&id, input).await?;
     Ok(job_body(&job).into_response())
 }

@@ -18,7 +18,7 @@ use crate::api::grpc::REPLAYED_METADATA_KEY;
 use crate::api::pb;
 use crate::api::pb::cluster_service_client::ClusterServiceClient;
 use crate::api::pb::job_service_client::JobServiceClient;
-use crate::model::JobInput;
+use crate::model::{JobInput, ValidationError};
 
 use super::render::{self, escape};
 
@@ -266,7 +266,8 @@ async fn run_command(command: ClientCommand) -> Result<(), ClientError> {
 async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<(), ClientError> {
     // Read the file before connecting, so that a bad file fails without a server.
     let input = match &command {
-        JobCommand::Create { file } | JobCommand::Update { file, .. } => Some(read_job_file(file)?),
+        JobCommand::Create { file } => Some(read_job_file(file, JobInput::from_json)?),
+        JobCommand::Update { file, .. } => Some(read_job_file(file, JobInput::from_update_json)?),
         _ => None,
     };
     let mut client = JobServiceClient::new(connect(endpoint).await?);
@@ -440,14 +441,17 @@ async fn run_cluster(endpoint: &str, output: Output) -> Result<(), ClientError> 
     print(output, ClusterJson::from(status), text)
 }
 
-/// Reads a job file (`-` for standard input) in the REST body format and validates its keys
-/// and types.
-fn read_job_file(path: &Path) -> Result<JobInput, ClientError> {
+/// Reads a job file (`-` for standard input) in the REST body format and checks it with `parse`,
+/// the reader of a create or an update body.
+fn read_job_file(
+    path: &Path,
+    parse: fn(&serde_json::Value) -> Result<JobInput, ValidationError>,
+) -> Result<JobInput, ClientError> {
     let text = read_file(path)?;
     let name = path.display();
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|error| ClientError::Input(format!("invalid JSON in {name}: {error}")))?;
-    JobInput::from_json(&value).map_err(|error| ClientError::Input(format!("{name}: {error}")))
+    parse(&value).map_err(|error| ClientError::Input(format!("{name}: {error}")))
 }
 
 fn read_file(path: &Path) -> Result<String, ClientError> {

@@ -135,6 +135,18 @@ impl JobInput {
         })
     }
 
+    /// Reads an update body as [`JobInput::from_json`] does, and also rejects a `null` that
+    /// would change nothing: only `startingDeadline`, `triggerConfig.body`,
+    /// `retryStrategy.maxInterval` and `retryStrategy.retryOn` reset to their defaults on null.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the field, as for [`JobInput::from_json`].
+    pub fn from_update_json(body: &Value) -> Result<JobInput, ValidationError> {
+        let input = JobInput::from_json(body)?;
+        keys::reject_ignored_nulls(body)?;
+        Ok(input)
+    }
+
     /// Validates input for a new job, filling defaults for optional fields.
     pub fn into_new_spec(self) -> Result<(JobSpec, JobStatus), ValidationError> {
         let base = JobSpec {
