@@ -491,16 +491,22 @@ async fn connect(endpoint: &str) -> Result<Channel, ClientError> {
 }
 
 /// Joins an error and its sources, because tonic's transport error alone reads only
-/// "transport error".
+/// "transport error". Many errors repeat their source in their own message, so a source
+/// already in the text is left out, and one that extends the last part replaces it.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let mut parts = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let text = cause.to_string();
+        let last = parts.last_mut().expect("parts start with the error");
+        if text.starts_with(last.as_str()) {
+            *last = text;
+        } else if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
         source = cause.source();
     }
-    text
+    parts.join(": ")
 }
 
 fn print_job(output: Output, job: pb::Job) -> Result<(), ClientError> {

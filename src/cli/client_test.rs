@@ -235,6 +235,25 @@ fn error_chain_joins_sources() {
     assert_eq!(error_chain(&error), "transport error: refused");
 }
 
+/// An error whose message already ends with its source's message.
+#[derive(thiserror::Error, Debug)]
+#[error("tcp connect error: {0}")]
+struct Connect(#[source] std::io::Error);
+
+#[derive(thiserror::Error, Debug)]
+#[error("transport error")]
+struct Layered(#[source] Connect);
+
+#[test]
+fn error_chain_leaves_out_repeated_sources() {
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let error = Layered(Connect(refused));
+    assert_eq!(
+        error_chain(&error),
+        "transport error: tcp connect error: refused"
+    );
+}
+
 /// A writer whose reader has gone away, like a pipe after `grep -q` exits.
 struct ClosedPipe;
 

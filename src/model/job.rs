@@ -121,7 +121,8 @@ impl Backoff {
 /// How a failed attempt is retried.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RetryStrategy {
-    /// Maximum number of attempts, the first one included; 0 and 1 both mean no retry.
+    /// Maximum number of attempts, the first one included; 1 means no retry. Input of 0 is
+    /// stored as 1.
     pub attempts: u32,
     /// How the delay grows between attempts.
     pub backoff: Backoff,

@@ -83,9 +83,9 @@ impl Durability {
 impl SledFiles {
     fn open(dir: &Path) -> Result<Self, StoreError> {
         let segment_path = dir.join("db");
-        let segment_file = File::open(&segment_path).map_err(|source| StoreError::Sync {
+        let segment_file = File::open(&segment_path).map_err(|error| StoreError::Sync {
             path: segment_path.clone(),
-            source,
+            error,
         })?;
 
         // sled created `db` and `conf` when it opened, so make their directory entries durable.
@@ -102,9 +102,9 @@ impl SledFiles {
     fn sync(&self) -> Result<(), StoreError> {
         self.segment_file
             .sync_data()
-            .map_err(|source| StoreError::Sync {
+            .map_err(|error| StoreError::Sync {
                 path: self.segment_path.clone(),
-                source,
+                error,
             })?;
         self.sync_new_blobs()
     }
@@ -165,10 +165,10 @@ fn sync_directory(dir: &Path) -> Result<(), StoreError> {
         .map_err(|source| sync_error(dir, source))
 }
 
-fn sync_error(path: &Path, source: io::Error) -> StoreError {
+fn sync_error(path: &Path, error: io::Error) -> StoreError {
     StoreError::Sync {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -25,7 +25,7 @@ pub(crate) const FORMAT_VERSION: u8 = 4;
 pub(crate) fn encode<T: Serialize>(value: &T, kind: &'static str) -> Result<Vec<u8>, StoreError> {
     let mut bytes = vec![FORMAT_VERSION];
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map_err(|source| StoreError::Encode { kind, source })?;
+        .map_err(|error| StoreError::Encode { kind, error })?;
     bytes.extend_from_slice(&body);
     Ok(bytes)
 }
@@ -45,7 +45,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 
     let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-        .map_err(|source| StoreError::Decode { kind, source })?;
+        .map_err(|error| StoreError::Decode { kind, error })?;
     if read != body.len() {
         let extra = body.len() - read;
         return Err(StoreError::TrailingBytes { kind, extra });

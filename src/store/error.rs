@@ -13,8 +13,11 @@ use crate::raft_types::{NodeId, StorageError};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled could not open the database directory.
-    #[error("failed to open the sled database in {path}: {source}")]
-    Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "failed to open the sled database in {path}: {error}; check that it is a raftcron data \
+         directory and that no other process has it open"
+    )]
+    Open { path: PathBuf, error: sled::Error },
 
     /// The directory was written with a key layout this build does not read.
     #[error(
@@ -46,10 +49,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
 
     /// Opening or syncing one of sled's files failed.
-    #[error("failed to sync {path} to disk: {source}")]
+    #[error("failed to sync {path} to disk: {error}")]
     Sync {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A task that ran blocking storage work panicked or was cancelled.
@@ -57,17 +60,17 @@ pub enum StoreError {
     BlockingTask(#[from] tokio::task::JoinError),
 
     /// A value could not be encoded with bincode.
-    #[error("failed to encode {kind}: {source}")]
+    #[error("failed to encode {kind}: {error}")]
     Encode {
         kind: &'static str,
-        source: bincode::error::EncodeError,
+        error: bincode::error::EncodeError,
     },
 
     /// A stored value could not be decoded with bincode.
-    #[error("failed to decode stored {kind}: {source}")]
+    #[error("failed to decode stored {kind}: {error}")]
     Decode {
         kind: &'static str,
-        source: bincode::error::DecodeError,
+        error: bincode::error::DecodeError,
     },
 
     /// A stored value has no format version byte.

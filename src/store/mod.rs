@@ -82,9 +82,9 @@ pub fn open(
         .path(dir)
         .cache_capacity(config.cache_capacity_bytes)
         .open()
-        .map_err(|source| StoreError::Open {
+        .map_err(|error| StoreError::Open {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
     check_layout(&db, dir)?;
     check_format(&db, dir)?;
@@ -114,9 +114,9 @@ impl MemoryDisk {
             .temporary(true)
             .flush_every_ms(None)
             .open()
-            .map_err(|source| StoreError::Open {
+            .map_err(|error| StoreError::Open {
                 path: "(temporary)".into(),
-                source,
+                error,
             })?;
         check_layout(&db, Path::new("(temporary)"))?;
         Ok(MemoryDisk { db })

@@ -201,8 +201,8 @@ fn skip_error(reason: SkipReason, job_field: &str) -> ApiError {
             field: "executionId".to_string(),
             message: format!(
                 "the job's concurrencyPolicy FORBID allows no run while execution \
-                 {execution_id:?} is open; wait until it ends (TriggerJob accepts force to run \
-                 anyway)"
+                 {execution_id:?} is open; wait until it ends, or trigger with force \
+                 (REST ?force=true) to run anyway"
             ),
             value: execution_id,
         },

@@ -97,13 +97,15 @@ pub(super) fn merge_retry(
     input: RetryInput,
 ) -> Result<RetryStrategy, ValidationError> {
     if let Some(attempts) = input.attempts {
-        retry.attempts = u32::try_from(attempts)
+        let count = u32::try_from(attempts)
             .ok()
             .filter(|count| *count <= MAX_ATTEMPTS)
             .ok_or_else(|| {
                 let expected = format!("expected a whole number from 0 to {MAX_ATTEMPTS}");
                 ValidationError::new("retryStrategy.attempts", attempts, &expected)
             })?;
+        // The first attempt is always made, so 0 is stored as 1 and reads back as it runs.
+        retry.attempts = count.max(1);
     }
     if let Some(backoff) = input.backoff {
         retry.backoff = match backoff.to_ascii_lowercase().as_str() {

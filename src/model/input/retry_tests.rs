@@ -173,3 +173,9 @@ fn create_null_takes_retry_defaults() {
     assert_eq!(retry.max_interval_ms, None);
     assert_eq!(retry.retry_on, None);
 }
+
+#[test]
+fn zero_attempts_is_stored_as_one() {
+    let retry = created(json!({"attempts": 0}));
+    assert_eq!(retry.attempts, 1);
+}
