@@ -42,6 +42,7 @@ async fn appends_per_second(fsync: bool) -> f64 {
     let config = StoreConfig {
         cache_capacity_bytes: 64 * 1024 * 1024,
         fsync,
+        node_id: None,
     };
     let (mut log, _state_machine, _reader) = store::open(dir.path(), &config).expect("open store");
     let started = Instant::now();

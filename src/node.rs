@@ -231,6 +231,7 @@ fn open_store(
             let store_config = StoreConfig {
                 cache_capacity_bytes: config.storage.cache_mb * 1024 * 1024,
                 fsync: config.storage.fsync,
+                node_id: Some(config.node_id),
             };
             store::open(&config.data_dir, &store_config)
                 .with_context(|| format!("failed to open data dir {}", config.data_dir.display()))

@@ -106,6 +106,7 @@ impl TestCluster {
         let config = StoreConfig {
             cache_capacity_bytes: 8 * 1024 * 1024,
             fsync: false,
+            node_id: None,
         };
         let (_log_store, state_machine, reader) =
             crate::store::open(dir.path(), &config).expect("open store in temporary directory");

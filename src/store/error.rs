@@ -31,7 +31,7 @@ pub enum StoreError {
         supported: u8,
     },
 
-    /// The directory holds values in a format version this build does not read.
+    /// The directory contains values in a format version this build does not read.
     #[error(
         "store in {path} has values in format version {found} (tree {tree}), but this build \
          reads only version {supported}; run the raftcron version that wrote it, or remove the \
@@ -42,6 +42,17 @@ pub enum StoreError {
         tree: &'static str,
         found: u8,
         supported: u8,
+    },
+
+    /// The directory belongs to another node.
+    #[error(
+        "data directory {path} belongs to {found}, but this is node {expected}; give each node \
+         its own data directory"
+    )]
+    WrongOwner {
+        path: PathBuf,
+        found: String,
+        expected: NodeId,
     },
 
     /// A sled read, write or flush failed.

@@ -7,6 +7,7 @@
 //! |---------------------|----------------------------------------|------------------------------|
 //! | `log`               | log index, `u64` big-endian            | envelope(`Entry`)            |
 //! | `raft_meta`         | `layout_version`                       | one byte, [`LAYOUT_VERSION`] |
+//! | `raft_meta`         | `owner`                                | node id, `u64` big-endian    |
 //! | `raft_meta`         | `vote`                                 | envelope(`Vote`)             |
 //! | `raft_meta`         | `committed`                            | envelope(`Option<LogId>`)    |
 //! | `raft_meta`         | `last_purged_log_id`                   | envelope(`LogId`)            |
@@ -52,6 +53,7 @@ pub(crate) const OPEN_EXECUTIONS_TREE: &str = "open_executions";
 pub(crate) const SNAPSHOT_TREE: &str = "snapshot";
 
 pub(crate) const LAYOUT_VERSION_KEY: &[u8] = b"layout_version";
+pub(crate) const OWNER_KEY: &[u8] = b"owner";
 pub(crate) const VOTE_KEY: &[u8] = b"vote";
 pub(crate) const COMMITTED_KEY: &[u8] = b"committed";
 pub(crate) const LAST_PURGED_KEY: &[u8] = b"last_purged_log_id";

@@ -49,6 +49,8 @@ pub use state_machine::StateMachineStore;
 use durability::Durability;
 use trees::StateTrees;
 
+use crate::raft_types::NodeId;
+
 /// Settings of the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -58,14 +60,19 @@ pub struct StoreConfig {
     /// acknowledged writes still held in a drive's write cache. Turn it off only for benchmarks
     /// and tests.
     pub fsync: bool,
+    /// The node that owns the directory. The first open records it, and a later open by
+    /// another node is rejected, because two nodes sharing one vote would break Raft's safety.
+    /// `None` skips the check.
+    pub node_id: Option<NodeId>,
 }
 
 impl Default for StoreConfig {
-    /// 64 MiB of cache, with `fsync` on.
+    /// 64 MiB of cache, with `fsync` on and no owner check.
     fn default() -> Self {
         StoreConfig {
             cache_capacity_bytes: 64 * 1024 * 1024,
             fsync: true,
+            node_id: None,
         }
     }
 }
@@ -88,6 +95,9 @@ pub fn open(
         })?;
     check_layout(&db, dir)?;
     check_format(&db, dir)?;
+    if let Some(node_id) = config.node_id {
+        check_owner(&db, dir, node_id)?;
+    }
     let durability = Durability::open(db.clone(), dir, config.fsync)?;
     assemble(&db, durability)
 }
@@ -193,4 +203,28 @@ fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Records `node_id` as the directory's owner on first use, and rejects a directory that
+/// another node owns.
+fn check_owner(db: &sled::Db, dir: &Path, node_id: NodeId) -> Result<(), StoreError> {
+    let meta = db.open_tree(keys::RAFT_META_TREE)?;
+    let owner = node_id.to_be_bytes();
+    let stored = meta.compare_and_swap(keys::OWNER_KEY, None as Option<&[u8]>, Some(&owner[..]))?;
+    let Err(existing) = stored else {
+        return Ok(());
+    };
+    let found = existing
+        .current
+        .as_deref()
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_be_bytes);
+    if found == Some(node_id) {
+        return Ok(());
+    }
+    Err(StoreError::WrongOwner {
+        path: dir.to_path_buf(),
+        found: found.map_or_else(|| "an unreadable id".to_string(), |id| format!("node {id}")),
+        expected: node_id,
+    })
 }

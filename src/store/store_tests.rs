@@ -15,7 +15,9 @@ use super::test_support::{
     TestStore, build_snapshot, command_entry, install_snapshot, job, log_id, open_temp_store,
     test_config,
 };
-use super::{LogStore, MemoryDisk, StateEvent, StateMachineStore, StateReader, StoreError};
+use super::{
+    LogStore, MemoryDisk, StateEvent, StateMachineStore, StateReader, StoreConfig, StoreError,
+};
 use crate::model::{Cause, Command, FireIntent, Intent, Timestamp};
 use crate::raft_types::{StorageError, TypeConfig};
 
@@ -281,6 +283,33 @@ async fn old_value_format_is_rejected_at_open() {
         "got {error}"
     );
     let message = error.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn directory_of_other_node_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let as_node = |node_id| StoreConfig {
+        node_id,
+        ..test_config()
+    };
+    drop(super::open(dir.path(), &as_node(Some(1))).expect("first open"));
+    drop(super::open(dir.path(), &as_node(Some(1))).expect("same node again"));
+    drop(super::open(dir.path(), &as_node(None)).expect("no owner check"));
+
+    let error = super::open(dir.path(), &as_node(Some(2)))
+        .err()
+        .expect("another node's directory");
+
+    assert!(
+        matches!(error, StoreError::WrongOwner { expected: 2, .. }),
+        "got {error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("belongs to node 1"), "{message}");
     assert!(
         message.contains(&dir.path().display().to_string()),
         "{message}"

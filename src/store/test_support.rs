@@ -59,6 +59,7 @@ pub(crate) fn test_config() -> StoreConfig {
     StoreConfig {
         cache_capacity_bytes: 8 * 1024 * 1024,
         fsync: true,
+        node_id: None,
     }
 }
 

@@ -229,6 +229,7 @@ impl Cluster {
         let config = StoreConfig {
             cache_capacity_bytes: 8 * 1024 * 1024,
             fsync: false,
+            node_id: None,
         };
         let (_log, state_machine, reader) = crate::store::open(dir.path(), &config).unwrap();
         let raft = TestRaft::new(state_machine);
