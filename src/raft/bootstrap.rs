@@ -14,6 +14,9 @@ use crate::raft_types::{NodeId, NodeInfo, Raft};
 /// Pause between reachability checks of the other members.
 const PROBE_INTERVAL: Duration = Duration::from_millis(300);
 
+/// Interval between log lines naming the member a new cluster still waits for.
+const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Initializes the cluster with `members` once every member's peer port accepts connections,
 /// dialed through `transport` at the `peer_dial` address where it has one.
 ///
@@ -27,6 +30,7 @@ pub async fn bootstrap_when_reachable(
     peer_dial: PeerDial,
     transport: Arc<dyn Transport>,
 ) {
+    let mut last_log: Option<tokio::time::Instant> = None;
     loop {
         match raft.is_initialized().await {
             Ok(true) => return,
@@ -36,20 +40,33 @@ pub async fn bootstrap_when_reachable(
                 return;
             }
         }
-        if all_reachable(node_id, &members, &peer_dial, transport.as_ref()).await {
+        let Some((id, address)) =
+            first_unreachable(node_id, &members, &peer_dial, transport.as_ref()).await
+        else {
             initialize(&raft, members).await;
             return;
+        };
+        let now = tokio::time::Instant::now();
+        if last_log.is_none_or(|at| now.duration_since(at) >= WAITING_LOG_INTERVAL) {
+            tracing::info!(
+                member.id = id,
+                member.address = %address,
+                "waiting for every member's peer port before initializing a new cluster"
+            );
+            last_log = Some(now);
         }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }
 
-async fn all_reachable(
+/// Returns the first other member whose peer port does not accept a connection, with the
+/// address dialed, or `None` when every one does.
+async fn first_unreachable(
     node_id: NodeId,
     members: &BTreeMap<NodeId, NodeInfo>,
     peer_dial: &PeerDial,
     transport: &dyn Transport,
-) -> bool {
+) -> Option<(NodeId, String)> {
     for (id, node) in members {
         if *id == node_id {
             continue;
@@ -57,11 +74,10 @@ async fn all_reachable(
         let address = peer_dial.address(*id, &node.peer_addr);
         let probe = transport.connect(address);
         if !matches!(tokio::time::timeout(PROBE_INTERVAL, probe).await, Ok(Ok(_))) {
-            tracing::debug!(member.id = id, member.address = %address, "member not reachable yet");
-            return false;
+            return Some((*id, address.to_string()));
         }
     }
-    true
+    None
 }
 
 async fn initialize(raft: &Raft, members: BTreeMap<NodeId, NodeInfo>) {
