@@ -88,6 +88,25 @@ async fn grpc_errors_carry_code_and_field() {
 }
 
 #[tokio::test]
+async fn grpc_overlong_id_is_invalid() {
+    let fixture = Fixture::new();
+    let address = serve(fixture.api.clone()).await;
+    let mut jobs = JobServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+
+    let request = pb::GetJobRequest {
+        id: "j".repeat(20_000),
+    };
+    let status = jobs.get_job(request).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let field = status.metadata().get(FIELD_METADATA_KEY).unwrap();
+    assert_eq!(field.to_str().unwrap(), "id");
+    assert!(status.message().len() < 1000, "{}", status.message());
+}
+
+#[tokio::test]
 async fn grpc_update_leaves_unset_fields() {
     let fixture = Fixture::new();
     let address = serve(fixture.api.clone()).await;

@@ -156,10 +156,18 @@ fn not_found(field: &str, value: &str) -> ApiError {
     }
 }
 
-/// Rejects an empty id, which no path or request can name an object with.
+/// Longest id the API looks up, in bytes. Ids the cluster makes are UUIDs of 36 characters.
+const MAX_ID_BYTES: usize = 128;
+
+/// Rejects an empty id, which no path or request can name an object with, and one too long to
+/// be an id, whose echo in a gRPC error could exceed the client's header limit.
 fn require_id(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(crate::model::ValidationError::missing(field).into());
+    }
+    if value.len() > MAX_ID_BYTES {
+        let expected = format!("expected an id of at most {MAX_ID_BYTES} bytes");
+        return Err(ApiError::invalid(field, value, &expected));
     }
     Ok(())
 }
