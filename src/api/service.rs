@@ -156,7 +156,8 @@ fn not_found(field: &str, value: &str) -> ApiError {
     }
 }
 
-/// Maximum length of an id the API looks up, in bytes. Ids the cluster makes are UUIDs of 36 characters.
+/// Maximum length of an id the API looks up, in bytes. Ids the cluster makes are UUIDs of 36
+/// characters.
 const MAX_ID_BYTES: usize = 128;
 
 /// Rejects an empty id, which no path or request can name an object with, and one too long to
