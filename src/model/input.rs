@@ -198,7 +198,7 @@ impl JobInput {
             spec.time_zone = parse_time_zone(&time_zone)?;
         }
         if let Some(tags) = self.tags {
-            spec.tags = tags;
+            spec.tags = without_repeats(tags);
         }
         trigger::check_trigger_type(self.trigger_type.as_deref())?;
         let Trigger::Http(http) = &mut spec.trigger;
@@ -261,6 +261,14 @@ fn object_field<'a>(
         Some(Value::Object(object)) => Ok(Some(object)),
         Some(other) => Err(ValidationError::new(path, other, "expected an object")),
     }
+}
+
+/// Drops repeated tags, keeping the first of each in order, as retryOn drops repeated codes.
+fn without_repeats(tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    tags.into_iter()
+        .filter(|tag| seen.insert(tag.clone()))
+        .collect()
 }
 
 fn tags_from_json(value: Option<&Value>) -> Result<Option<Vec<String>>, ValidationError> {
@@ -706,6 +714,13 @@ mod tests {
                 error.message
             );
         }
+    }
+
+    #[test]
+    fn repeated_tags_are_stored_once() {
+        let body = with(valid_body(), "/tags", json!(["b", "a", "b", "a"]));
+        let (spec, _) = JobInput::from_json(&body).unwrap().into_new_spec().unwrap();
+        assert_eq!(spec.tags, vec!["b".to_string(), "a".to_string()]);
     }
 
     #[test]
