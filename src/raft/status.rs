@@ -2,7 +2,9 @@
 //! from openraft's metrics and from the outcome of this node's own Raft RPCs.
 //!
 //! openraft 0.9 metrics do not say whether a follower still replies, so reachability comes
-//! from [`PeerContacts`](super::PeerContacts), which records every outgoing RPC.
+//! from [`PeerContacts`](super::PeerContacts), which records every outgoing RPC. Only the
+//! leader reports it: it sends every member heartbeats, so its records are current. Another
+//! node's records come from the occasional vote RPC and can be minutes old.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,23 +19,25 @@ use crate::raft_types::{NodeId, NodeInfo};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberStatus {
     pub id: NodeId,
-    /// LEADER, FOLLOWER or LEARNER.
+    /// For the node serving the status, its own Raft state: LEADER, FOLLOWER, CANDIDATE,
+    /// LEARNER or SHUTDOWN (its Raft stopped). For another member: LEADER when this node's
+    /// metrics name it as the leader, else FOLLOWER for a voter and LEARNER for a learner.
     pub role: String,
     pub client_addr: String,
     pub peer_addr: String,
-    /// Whether this node reaches the member: true when the member replied to one of this
-    /// node's Raft RPCs within the reachability window (`raft.election_timeout_max_ms`), else
+    /// Whether the leader reaches the member: true when the member replied to one of the
+    /// leader's Raft RPCs within the reachability window (`raft.election_timeout_max_ms`), else
     /// false. A follower that hears nothing from its leader for that long has started an
-    /// election by then, so a member silent for longer is not following this node.
+    /// election by then, so a member silent for longer is not following the leader.
     ///
-    /// None when this node is not the leader and sent the member no RPC within the window,
-    /// because it has nothing recent to judge by. Always `Some(true)` for this node itself.
+    /// Set only when this node is the leader, and then always `Some(true)` for itself. None on
+    /// every other node, for every member.
     pub reachable: Option<bool>,
-    /// Milliseconds since the member last replied to this node's RPCs. None whenever
-    /// `reachable` is None, for this node itself and for a member that never replied since this
-    /// node started. A follower does not report the age of the leader's requests it receives.
+    /// Milliseconds since the member last replied to the leader's RPCs. None whenever
+    /// `reachable` is None, for the leader itself and for a member that never replied since the
+    /// leader started.
     pub last_contact_ms: Option<u64>,
-    /// Error of this node's latest RPC to the member, until a later reply clears it. None
+    /// Error of the leader's latest RPC to the member, until a later reply clears it. None
     /// whenever `reachable` is None.
     pub last_error: Option<String>,
 }
@@ -77,16 +81,9 @@ struct Reachability {
 }
 
 impl ContactView {
-    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from a node that
-    /// is the leader when `leading` is true.
-    fn reachability(&self, id: NodeId, leading: bool) -> Reachability {
+    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from the leader.
+    fn reachability(&self, id: NodeId) -> Reachability {
         let contact = self.peers.get(&id).cloned().unwrap_or_default();
-        // A leader sends every member heartbeats, so its judgement is current even while a
-        // down member's RPCs are spaced out by openraft's back-off.
-        let recent = leading || contact.sent_within(self.now, self.reachable_within);
-        if !recent {
-            return Reachability::default();
-        }
         Reachability {
             reachable: Some(contact.replied_within(self.now, self.reachable_within)),
             last_contact_ms: contact.millis_since_reply(self.now),
@@ -133,13 +130,15 @@ fn member_status(
 ) -> MemberStatus {
     let membership = metrics.membership_config.membership();
     let voter = membership.voter_ids().any(|v| v == id);
-    let reachability = if id == metrics.id {
+    let reachability = if metrics.state != ServerState::Leader {
+        Reachability::default()
+    } else if id == metrics.id {
         Reachability {
             reachable: Some(true),
             ..Reachability::default()
         }
     } else {
-        contacts.reachability(id, metrics.state == ServerState::Leader)
+        contacts.reachability(id)
     };
     MemberStatus {
         id,
@@ -167,6 +166,9 @@ fn majority_reachable(configs: &[BTreeSet<NodeId>], members: &[MemberStatus]) ->
 }
 
 fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> String {
+    if id == metrics.id {
+        return own_role(metrics.state).to_string();
+    }
     let role = if metrics.current_leader == Some(id) {
         "LEADER"
     } else if voter {
@@ -175,6 +177,16 @@ fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> 
         "LEARNER"
     };
     role.to_string()
+}
+
+fn own_role(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "LEADER",
+        ServerState::Follower => "FOLLOWER",
+        ServerState::Candidate => "CANDIDATE",
+        ServerState::Learner => "LEARNER",
+        ServerState::Shutdown => "SHUTDOWN",
+    }
 }
 
 /// On the leader, the highest index stored on a majority of voters.

@@ -267,7 +267,7 @@ pub struct MemberJson {
     pub role: String,
     pub client_addr: String,
     pub peer_addr: String,
-    /// Null when the serving node has nothing recent to judge by.
+    /// Null when the serving node is not the leader.
     pub reachable: Option<bool>,
     pub last_contact_ms: Option<u64>,
     pub last_error: Option<String>,
