@@ -46,6 +46,7 @@ pub struct MemberStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterStatus {
     pub node_id: NodeId,
+    /// The leader in this node's metrics. None while there is none and once its Raft stopped.
     pub leader_id: Option<NodeId>,
     pub term: u64,
     /// Highest log index known to be committed: computed from replication on the leader, the
@@ -58,8 +59,12 @@ pub struct ClusterStatus {
     pub snapshot_index: u64,
     /// Whether this node can serve calls. On the leader, a majority of the voters (itself
     /// included) is reachable by the rule of [`MemberStatus::reachable`], in each configuration
-    /// of a joint membership. On any other node, a leader is known.
+    /// of a joint membership. On any other node, a leader is known. Always false once Raft
+    /// stopped.
     pub quorum_ok: bool,
+    /// Whether Raft runs on this node. It stops after a storage error or a shutdown, and the
+    /// node then serves no call that needs Raft until it restarts.
+    pub raft_running: bool,
     pub members: Vec<MemberStatus>,
 }
 
@@ -97,34 +102,43 @@ pub fn status_from_metrics(
     metrics: &RaftMetrics<NodeId, NodeInfo>,
     contacts: &ContactView,
 ) -> ClusterStatus {
+    let raft_running = is_running(metrics);
+    // A stopped Raft keeps the metrics of its last state, so its leader may be stale.
+    let leader_id = metrics.current_leader.filter(|_| raft_running);
     let membership = metrics.membership_config.membership();
     let members: Vec<MemberStatus> = membership
         .nodes()
-        .map(|(id, node)| member_status(metrics, contacts, *id, node))
+        .map(|(id, node)| member_status(metrics, contacts, leader_id, *id, node))
         .collect();
 
     let quorum_ok = if metrics.state == ServerState::Leader {
         majority_reachable(membership.get_joint_config(), &members)
     } else {
-        metrics.current_leader.is_some()
+        leader_id.is_some()
     };
     let applied_index = metrics.last_applied.map_or(0, |id| id.index);
     ClusterStatus {
         node_id: metrics.id,
-        leader_id: metrics.current_leader,
+        leader_id,
         term: metrics.current_term,
         commit_index: commit_index(metrics).unwrap_or(applied_index),
         applied_index,
         last_log_index: metrics.last_log_index.unwrap_or(0),
         snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
-        quorum_ok,
+        quorum_ok: quorum_ok && raft_running,
+        raft_running,
         members,
     }
+}
+
+fn is_running(metrics: &RaftMetrics<NodeId, NodeInfo>) -> bool {
+    metrics.running_state.is_ok() && metrics.state != ServerState::Shutdown
 }
 
 fn member_status(
     metrics: &RaftMetrics<NodeId, NodeInfo>,
     contacts: &ContactView,
+    leader_id: Option<NodeId>,
     id: NodeId,
     node: &NodeInfo,
 ) -> MemberStatus {
@@ -142,7 +156,7 @@ fn member_status(
     };
     MemberStatus {
         id,
-        role: role_of(metrics, id, voter),
+        role: role_of(metrics, leader_id, id, voter),
         client_addr: node.client_addr.clone(),
         peer_addr: node.peer_addr.clone(),
         reachable: reachability.reachable,
@@ -165,11 +179,16 @@ fn majority_reachable(configs: &[BTreeSet<NodeId>], members: &[MemberStatus]) ->
     })
 }
 
-fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> String {
+fn role_of(
+    metrics: &RaftMetrics<NodeId, NodeInfo>,
+    leader_id: Option<NodeId>,
+    id: NodeId,
+    voter: bool,
+) -> String {
     if id == metrics.id {
         return own_role(metrics.state).to_string();
     }
-    let role = if metrics.current_leader == Some(id) {
+    let role = if leader_id == Some(id) {
         "LEADER"
     } else if voter {
         "FOLLOWER"

@@ -296,3 +296,29 @@ fn candidate_keeps_others_roles() {
     assert_eq!(member(&status, 3).role, "FOLLOWER");
     assert_eq!(member(&status, 4).role, "LEARNER");
 }
+
+#[test]
+fn stopped_raft_reports_no_leader() {
+    let mut stopped = leader_of_three();
+    stopped.state = ServerState::Shutdown;
+    stopped.running_state = Err(openraft::error::Fatal::Stopped);
+    let now = Instant::now();
+    let contacts = replies(now, &[(2, now), (3, now)]);
+
+    let status = status_from_metrics(&stopped, &contacts);
+
+    assert!(!status.raft_running);
+    assert_eq!(status.leader_id, None);
+    assert!(!status.quorum_ok);
+    assert_eq!(member(&status, 1).role, "SHUTDOWN");
+    assert_eq!(member(&status, 1).reachable, None);
+    assert_eq!(member(&status, 2).reachable, None);
+}
+
+#[test]
+fn running_leader_reports_raft_running() {
+    let now = Instant::now();
+    let status = status_from_metrics(&leader_of_three(), &replies(now, &[(2, now)]));
+    assert!(status.raft_running);
+    assert_eq!(status.leader_id, Some(1));
+}
