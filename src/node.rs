@@ -172,9 +172,23 @@ pub async fn run_on(
     };
     let cluster = ClusterClient::new(raft.clone(), config.node_id, settings, contacts);
     let clock = platform.clock;
+    let scheduler_config = SchedulerConfig {
+        dispatch_before_commit: platform.dispatch_before_commit,
+        ..scheduler_config(&config)
+    };
+    let scheduler = SchedulerRuntime::new(
+        config.node_id,
+        raft.clone(),
+        reader.clone(),
+        platform.dispatcher,
+        clock.clone(),
+        scheduler_config,
+    )
+    .with_jitter(platform.jitter);
     let api_clock = clock.clone();
-    let api = ApiService::new(cluster, reader.clone(), Arc::new(move || api_clock.now()))
-        .with_ids(platform.new_job_id);
+    let api = ApiService::new(cluster, reader, Arc::new(move || api_clock.now()))
+        .with_ids(platform.new_job_id)
+        .with_scheduler_health(scheduler.health());
     let (stop_client, client_stopped) = tokio::sync::oneshot::channel::<()>();
     let client_task = tokio::spawn(async move {
         let router = api::router(api);
@@ -185,20 +199,7 @@ pub async fn run_on(
             .await
     });
 
-    let scheduler_config = SchedulerConfig {
-        dispatch_before_commit: platform.dispatch_before_commit,
-        ..scheduler_config(&config)
-    };
-    let scheduler = SchedulerRuntime::new(
-        config.node_id,
-        raft.clone(),
-        reader,
-        platform.dispatcher,
-        clock,
-        scheduler_config,
-    )
-    .with_jitter(platform.jitter)
-    .start();
+    let scheduler = scheduler.start();
     tokio::spawn(bootstrap_when_reachable(
         raft.clone(),
         config.node_id,

@@ -13,10 +13,10 @@ use crate::model::{
     Execution, ExecutionResult, Job, JobInput, PoliciesInput, Retention, RetentionInput,
     RetryInput, RetryStrategy, Timestamp, Trigger, TriggerInput, ValidationError,
 };
-use crate::raft::{ClusterStatus, MemberStatus};
+use crate::raft::MemberStatus;
 
 use super::pb;
-use super::service::{Listing, Preview};
+use super::service::{Listing, NodeStatus, Preview};
 
 pub use json::{
     ClusterJson, ExecutionJson, ExecutionResultJson, JobJson, ListJson, MemberJson, PreviewJson,
@@ -148,8 +148,10 @@ impl From<&Preview> for pb::PreviewScheduleResponse {
     }
 }
 
-impl From<&ClusterStatus> for pb::ClusterStatus {
-    fn from(status: &ClusterStatus) -> Self {
+impl From<&NodeStatus> for pb::ClusterStatus {
+    fn from(node: &NodeStatus) -> Self {
+        let status = &node.cluster;
+        let scheduler = node.scheduler.as_ref();
         pb::ClusterStatus {
             node_id: status.node_id,
             leader_id: status.leader_id,
@@ -160,6 +162,9 @@ impl From<&ClusterStatus> for pb::ClusterStatus {
             last_log_index: status.last_log_index,
             snapshot_index: status.snapshot_index,
             quorum_ok: status.quorum_ok,
+            scheduler_ok: scheduler.map(|health| !health.is_failing()),
+            scheduler_failures: scheduler.map(|health| health.consecutive_failures),
+            scheduler_last_error: scheduler.and_then(|health| health.last_error.clone()),
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::model::{
     Backoff, Cause, ConcurrencyPolicy, ExecutionStatus, HttpTrigger, JobPolicies, JobSpec,
     JobStats, JobStatus, MisfirePolicy, RetryStrategy,
 };
+use crate::raft::ClusterStatus;
+use crate::scheduler::SchedulerHealth;
 
 fn sample_job() -> Job {
     Job {
@@ -151,19 +153,20 @@ fn running_execution_has_null_outcome() {
 
 #[test]
 fn cluster_json_has_rest_shape() {
-    let status = ClusterStatus {
+    let cluster = ClusterStatus {
         node_id: 2,
-        leader_id: None,
+        leader_id: Some(2),
         term: 7,
         commit_index: 40,
         applied_index: 39,
         last_log_index: 41,
         snapshot_index: 30,
         quorum_ok: false,
+        raft_running: true,
         members: vec![
             MemberStatus {
                 id: 1,
-                role: "LEADER".to_string(),
+                role: "FOLLOWER".to_string(),
                 client_addr: "127.0.0.1:7001".to_string(),
                 peer_addr: "127.0.0.1:7101".to_string(),
                 reachable: None,
@@ -172,7 +175,7 @@ fn cluster_json_has_rest_shape() {
             },
             MemberStatus {
                 id: 2,
-                role: "FOLLOWER".to_string(),
+                role: "LEADER".to_string(),
                 client_addr: "127.0.0.1:7002".to_string(),
                 peer_addr: "127.0.0.1:7102".to_string(),
                 reachable: Some(true),
@@ -181,20 +184,33 @@ fn cluster_json_has_rest_shape() {
             },
         ],
     };
+    let scheduler = SchedulerHealth {
+        term: Some(7),
+        loop_running: false,
+        consecutive_failures: 3,
+        last_error: Some("failed to read the scheduler state".to_string()),
+    };
+    let status = NodeStatus {
+        cluster,
+        scheduler: Some(scheduler),
+    };
     let body = serde_json::to_value(ClusterJson::from(pb::ClusterStatus::from(&status)));
     let expected = json!({
         "nodeId": 2,
-        "leaderId": null,
+        "leaderId": 2,
         "term": 7,
         "commitIndex": 40,
         "appliedIndex": 39,
         "lastLogIndex": 41,
         "snapshotIndex": 30,
         "quorumOk": false,
+        "schedulerOk": false,
+        "schedulerFailures": 3,
+        "schedulerLastError": "failed to read the scheduler state",
         "members": [
             {
                 "id": 1,
-                "role": "LEADER",
+                "role": "FOLLOWER",
                 "clientAddr": "127.0.0.1:7001",
                 "peerAddr": "127.0.0.1:7101",
                 "reachable": null,
@@ -203,7 +219,7 @@ fn cluster_json_has_rest_shape() {
             },
             {
                 "id": 2,
-                "role": "FOLLOWER",
+                "role": "LEADER",
                 "clientAddr": "127.0.0.1:7002",
                 "peerAddr": "127.0.0.1:7102",
                 "reachable": true,
@@ -213,6 +229,32 @@ fn cluster_json_has_rest_shape() {
         ],
     });
     assert_eq!(body.unwrap(), expected);
+}
+
+#[test]
+fn cluster_json_of_follower_has_no_scheduler() {
+    let cluster = ClusterStatus {
+        node_id: 2,
+        leader_id: Some(1),
+        term: 7,
+        commit_index: 40,
+        applied_index: 40,
+        last_log_index: 40,
+        snapshot_index: 0,
+        quorum_ok: true,
+        raft_running: true,
+        members: Vec::new(),
+    };
+    let status = NodeStatus {
+        cluster,
+        scheduler: None,
+    };
+
+    let body = serde_json::to_value(ClusterJson::from(pb::ClusterStatus::from(&status))).unwrap();
+
+    assert_eq!(body["schedulerOk"], serde_json::Value::Null);
+    assert_eq!(body["schedulerFailures"], serde_json::Value::Null);
+    assert_eq!(body["schedulerLastError"], serde_json::Value::Null);
 }
 
 #[test]

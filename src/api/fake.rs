@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload};
 use tempfile::TempDir;
+use tokio::sync::watch;
 
 use crate::model::{
     Cause, Command, Execution, ExecutionStatus, FireDecision, FireIntent, Intent, Outcome,
@@ -19,6 +20,7 @@ use crate::model::{
 };
 use crate::raft::{ClusterError, ClusterStatus, MemberStatus};
 use crate::raft_types::{LogId, NodeId, TypeConfig};
+use crate::scheduler::SchedulerHealth;
 use crate::store::{StateMachineStore, StateReader, StoreConfig};
 
 use super::backend::Cluster;
@@ -38,6 +40,9 @@ pub struct Fixture {
     pub api: ApiService,
     pub cluster: Arc<TestCluster>,
     pub clock: Arc<AtomicI64>,
+    /// The scheduler health the service reports; it starts as a scheduler of term 1 that has
+    /// not failed.
+    pub scheduler: watch::Sender<SchedulerHealth>,
 }
 
 impl Fixture {
@@ -47,11 +52,19 @@ impl Fixture {
         let reader = Arc::clone(&clock);
         let clock_fn: Clock = Arc::new(move || Timestamp(reader.load(Ordering::SeqCst)));
         let state = Arc::new(cluster.reader.clone());
-        let api = ApiService::with_backends(cluster.clone(), state, clock_fn);
+        let running = SchedulerHealth {
+            term: Some(TERM),
+            loop_running: true,
+            ..SchedulerHealth::default()
+        };
+        let (scheduler, health) = watch::channel(running);
+        let api = ApiService::with_backends(cluster.clone(), state, clock_fn)
+            .with_scheduler_health(health);
         Fixture {
             api,
             cluster,
             clock,
+            scheduler,
         }
     }
 
@@ -214,6 +227,7 @@ fn initial_status() -> ClusterStatus {
         last_log_index: 42,
         snapshot_index: 0,
         quorum_ok: true,
+        raft_running: true,
         members: vec![member(1, "LEADER", None), member(2, "FOLLOWER", Some(40))],
     }
 }

@@ -27,7 +27,7 @@ use axum::Router;
 use tonic::service::Routes;
 
 pub use error::ApiError;
-pub use service::{ApiService, Clock, IdSource, random_ids, system_clock};
+pub use service::{ApiService, Clock, IdSource, NodeStatus, random_ids, system_clock};
 
 /// Messages and services generated from `proto/raftcron/v1/api.proto`.
 pub mod pb {

@@ -8,6 +8,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::api::fake::{Fixture, START};
 use crate::api::router;
+use crate::scheduler::runtime::FAILURES_BEFORE_FAILING;
 
 /// A request body as an old NestJS client sends it: read-only fields echoed back, an object
 /// body, a numeric header and a lower-case method.
@@ -811,6 +812,87 @@ async fn readyz_fails_on_leader_without_quorum() {
         message.contains("cannot reach a majority of voters"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn readyz_fails_on_leader_with_failing_scheduler() {
+    let fixture = Fixture::new();
+    fixture.scheduler.send_modify(|health| {
+        health.loop_running = false;
+        health.consecutive_failures = FAILURES_BEFORE_FAILING - 1;
+        health.last_error = Some("failed to read the scheduler state".to_string());
+    });
+    let reply = send(&fixture, "GET", "/readyz", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    fixture
+        .scheduler
+        .send_modify(|health| health.consecutive_failures = FAILURES_BEFORE_FAILING);
+    let reply = send(&fixture, "GET", "/readyz", None).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body["error"]["code"], "UNAVAILABLE");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("its scheduler failed 3 times in a row"),
+        "{message}"
+    );
+    assert!(
+        message.contains("last error: failed to read the scheduler state"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_ignores_scheduler_on_follower() {
+    let fixture = Fixture::new();
+    fixture
+        .scheduler
+        .send_modify(|health| health.consecutive_failures = FAILURES_BEFORE_FAILING);
+    fixture.cluster.status.lock().unwrap().leader_id = Some(2);
+
+    let reply = send(&fixture, "GET", "/readyz", None).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readyz_fails_when_raft_stopped() {
+    let fixture = Fixture::new();
+    fixture.cluster.status.lock().unwrap().raft_running = false;
+
+    let reply = send(&fixture, "GET", "/readyz", None).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("its Raft stopped"), "{message}");
+}
+
+#[tokio::test]
+async fn cluster_status_shows_scheduler_health() {
+    let fixture = Fixture::new();
+    let reply = send(&fixture, "GET", "/api/cluster", None).await;
+    assert_eq!(reply.body["schedulerOk"], true);
+    assert_eq!(reply.body["schedulerFailures"], 0);
+    assert_eq!(reply.body["schedulerLastError"], Value::Null);
+
+    fixture.scheduler.send_modify(|health| {
+        health.consecutive_failures = FAILURES_BEFORE_FAILING;
+        health.last_error = Some("stored job has format version 3".to_string());
+    });
+    let reply = send(&fixture, "GET", "/api/cluster", None).await;
+    assert_eq!(reply.body["schedulerOk"], false);
+    assert_eq!(reply.body["schedulerFailures"], 3);
+    assert_eq!(
+        reply.body["schedulerLastError"],
+        "stored job has format version 3"
+    );
+
+    fixture.cluster.status.lock().unwrap().leader_id = Some(2);
+    let reply = send(&fixture, "GET", "/api/cluster", None).await;
+    assert_eq!(reply.body["schedulerOk"], Value::Null);
+    assert_eq!(reply.body["schedulerFailures"], Value::Null);
+    assert_eq!(reply.body["schedulerLastError"], Value::Null);
 }
 
 #[tokio::test]

@@ -13,9 +13,11 @@ mod query;
 use std::sync::Arc;
 
 use chrono::Utc;
+use tokio::sync::watch;
 
 use crate::model::{Job, Response, Timestamp};
 use crate::raft::{ClusterClient, ClusterStatus};
+use crate::scheduler::SchedulerHealth;
 use crate::store::{Page, Paged, StateReader};
 
 use super::backend::{Cluster, StateView};
@@ -66,6 +68,15 @@ impl<T> Listing<T> {
     }
 }
 
+/// This node's view of the cluster, with the health of its scheduler when it leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub cluster: ClusterStatus,
+    /// The scheduler's health while Raft shows this node as the leader, else None: only the
+    /// leader runs the scheduler.
+    pub scheduler: Option<SchedulerHealth>,
+}
+
 /// The API's operations, backed by the cluster and the local state of one node.
 #[derive(Clone)]
 pub struct ApiService {
@@ -73,6 +84,7 @@ pub struct ApiService {
     state: Arc<dyn StateView>,
     clock: Clock,
     new_id: IdSource,
+    scheduler: watch::Receiver<SchedulerHealth>,
 }
 
 impl ApiService {
@@ -92,6 +104,7 @@ impl ApiService {
             state,
             clock,
             new_id: random_ids(),
+            scheduler: watch::channel(SchedulerHealth::default()).1,
         }
     }
 
@@ -101,9 +114,19 @@ impl ApiService {
         self
     }
 
-    /// Returns this node's view of the cluster.
-    pub fn cluster_status(&self) -> ClusterStatus {
-        self.cluster.status()
+    /// Replaces the source of the scheduler's health, which is otherwise a scheduler that
+    /// never led.
+    pub fn with_scheduler_health(mut self, health: watch::Receiver<SchedulerHealth>) -> Self {
+        self.scheduler = health;
+        self
+    }
+
+    /// Returns this node's view of the cluster and, when it leads, its scheduler's health.
+    pub fn cluster_status(&self) -> NodeStatus {
+        let cluster = self.cluster.status();
+        let leads = cluster.leader_id == Some(cluster.node_id);
+        let scheduler = leads.then(|| self.scheduler.borrow().clone());
+        NodeStatus { cluster, scheduler }
     }
 
     /// Returns this node's last applied log index and the digest of its state at that index,
@@ -112,13 +135,26 @@ impl ApiService {
         Ok(self.state.applied_digest()?)
     }
 
-    /// Checks that this node can serve reads: it has a leader, reaches a majority of voters
-    /// when it is the leader, and has applied every entry up to its commit index.
+    /// Checks that this node can serve reads and, when it leads, fire jobs: its Raft runs, it
+    /// has a leader, and it has applied every entry up to its commit index. A leader must also
+    /// reach a majority of voters and have a scheduler that is not failing
+    /// ([`SchedulerHealth::is_failing`]).
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] with the reason.
     pub fn readiness(&self) -> Result<(), ApiError> {
-        let status = self.cluster.status();
+        let NodeStatus {
+            cluster: status,
+            scheduler,
+        } = self.cluster_status();
+        if !status.raft_running {
+            let reason = format!(
+                "node {} is not ready: its Raft stopped after a storage error or a shutdown; \
+                 see its log, then restart it",
+                status.node_id
+            );
+            return Err(ApiError::Unavailable(reason));
+        }
         if status.leader_id.is_none() {
             let reason = format!("node {} is not ready: it knows no leader", status.node_id);
             return Err(ApiError::Unavailable(reason));
@@ -129,6 +165,12 @@ impl ApiService {
                 status.node_id
             );
             return Err(ApiError::Unavailable(reason));
+        }
+        if let Some(health) = scheduler.filter(SchedulerHealth::is_failing) {
+            return Err(ApiError::Unavailable(scheduler_failing(
+                status.node_id,
+                &health,
+            )));
         }
         if status.applied_index < status.commit_index {
             return Err(ApiError::Unavailable(format!(
@@ -147,6 +189,16 @@ impl ApiService {
     fn load_job(&self, field: &str, id: &str) -> Result<Job, ApiError> {
         self.state.get_job(id)?.ok_or_else(|| not_found(field, id))
     }
+}
+
+/// Describes a failing scheduler for the readiness check.
+fn scheduler_failing(node_id: u64, health: &SchedulerHealth) -> String {
+    let last_error = health.last_error.as_deref().unwrap_or("unknown");
+    format!(
+        "node {node_id} is not ready: it leads, but its scheduler failed {} times in a row and \
+         fires no job; last error: {last_error}",
+        health.consecutive_failures
+    )
 }
 
 fn not_found(field: &str, value: &str) -> ApiError {

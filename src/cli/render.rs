@@ -211,8 +211,8 @@ pub fn execution_list_text(list: &pb::ListExecutionsResponse) -> String {
     text
 }
 
-/// Renders the cluster status, a table of its members and the last error of each member
-/// that has one.
+/// Renders the cluster status, a table of its members, the scheduler's last error and the
+/// last error of each member that has one.
 pub fn cluster_text(status: &pb::ClusterStatus) -> String {
     let leader = status
         .leader_id
@@ -224,12 +224,26 @@ pub fn cluster_text(status: &pb::ClusterStatus) -> String {
         ("commit index", status.commit_index.to_string()),
         ("applied index", status.applied_index.to_string()),
         ("quorum ok", yes_no(Some(status.quorum_ok)).to_string()),
+        ("scheduler ok", scheduler_ok(status)),
     ];
     let mut text = labeled(&lines);
+    if let Some(error) = &status.scheduler_last_error {
+        let _ = writeln!(text, "scheduler last error: {}", escape(error));
+    }
     text.push('\n');
     text.push_str(&member_table(&status.members));
     text.push_str(&member_errors(&status.members));
     text
+}
+
+/// Renders `scheduler_ok` with the failure count when a leader loop failed: "-" on a node
+/// that does not lead.
+fn scheduler_ok(status: &pb::ClusterStatus) -> String {
+    let ok = yes_no(status.scheduler_ok);
+    match status.scheduler_failures {
+        Some(failures) if failures > 0 => format!("{ok} ({failures} failed leader loops in a row)"),
+        _ => ok.to_string(),
+    }
 }
 
 fn member_table(members: &[pb::Member]) -> String {
@@ -473,6 +487,52 @@ mod tests {
         let text = cluster_text(&pb::ClusterStatus::default());
         assert!(text.contains("leader:        unknown\n"), "{text}");
         assert!(text.contains("quorum ok:     no\n"), "{text}");
+    }
+
+    #[test]
+    fn cluster_text_shows_failing_scheduler() {
+        let status = pb::ClusterStatus {
+            scheduler_ok: Some(false),
+            scheduler_failures: Some(3),
+            scheduler_last_error: Some("stored job has format version 3\u{1b}".to_string()),
+            ..Default::default()
+        };
+
+        let text = cluster_text(&status);
+
+        assert!(
+            text.contains("scheduler ok:  no (3 failed leader loops in a row)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scheduler last error: stored job has format version 3\\u{1b}\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cluster_text_scheduler_states() {
+        let cases = [
+            (None, None, "scheduler ok:  -\n"),
+            (Some(true), Some(0), "scheduler ok:  yes\n"),
+            (
+                Some(true),
+                Some(1),
+                "scheduler ok:  yes (1 failed leader loops in a row)\n",
+            ),
+        ];
+        for (scheduler_ok, scheduler_failures, expected) in cases {
+            let status = pb::ClusterStatus {
+                scheduler_ok,
+                scheduler_failures,
+                ..Default::default()
+            };
+
+            let text = cluster_text(&status);
+
+            assert!(text.contains(expected), "{text}");
+            assert!(!text.contains("scheduler last error"), "{text}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! from openraft's metrics and from the outcome of this node's own Raft RPCs.
 //!
 //! openraft 0.9 metrics do not say whether a follower still replies, so reachability comes
-//! from [`PeerContacts`](super::PeerContacts), which records every outgoing RPC.
+//! from [`PeerContacts`](super::PeerContacts), which records every outgoing RPC. Only the
+//! leader reports it: it sends every member heartbeats, so its records are current. Another
+//! node's records come from the occasional vote RPC and can be minutes old.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,23 +19,25 @@ use crate::raft_types::{NodeId, NodeInfo};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberStatus {
     pub id: NodeId,
-    /// LEADER, FOLLOWER or LEARNER.
+    /// For the node serving the status, its own Raft state: LEADER, FOLLOWER, CANDIDATE,
+    /// LEARNER or SHUTDOWN (its Raft stopped). For another member: LEADER when this node's
+    /// metrics name it as the leader, else FOLLOWER for a voter and LEARNER for a learner.
     pub role: String,
     pub client_addr: String,
     pub peer_addr: String,
-    /// Whether this node reaches the member: true when the member replied to one of this
-    /// node's Raft RPCs within the reachability window (`raft.election_timeout_max_ms`), else
+    /// Whether the leader reaches the member: true when the member replied to one of the
+    /// leader's Raft RPCs within the reachability window (`raft.election_timeout_max_ms`), else
     /// false. A follower that hears nothing from its leader for that long has started an
-    /// election by then, so a member silent for longer is not following this node.
+    /// election by then, so a member silent for longer is not following the leader.
     ///
-    /// None when this node is not the leader and sent the member no RPC within the window,
-    /// because it has nothing recent to judge by. Always `Some(true)` for this node itself.
+    /// Set only when this node is the leader, and then always `Some(true)` for itself. None on
+    /// every other node, for every member.
     pub reachable: Option<bool>,
-    /// Milliseconds since the member last replied to this node's RPCs. None whenever
-    /// `reachable` is None, for this node itself and for a member that never replied since this
-    /// node started. A follower does not report the age of the leader's requests it receives.
+    /// Milliseconds since the member last replied to the leader's RPCs. None whenever
+    /// `reachable` is None, for the leader itself and for a member that never replied since the
+    /// leader started.
     pub last_contact_ms: Option<u64>,
-    /// Error of this node's latest RPC to the member, until a later reply clears it. None
+    /// Error of the leader's latest RPC to the member, until a later reply clears it. None
     /// whenever `reachable` is None.
     pub last_error: Option<String>,
 }
@@ -42,6 +46,7 @@ pub struct MemberStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterStatus {
     pub node_id: NodeId,
+    /// The leader in this node's metrics. None while there is none and once its Raft stopped.
     pub leader_id: Option<NodeId>,
     pub term: u64,
     /// Highest log index known to be committed: computed from replication on the leader, the
@@ -54,8 +59,12 @@ pub struct ClusterStatus {
     pub snapshot_index: u64,
     /// Whether this node can serve calls. On the leader, a majority of the voters (itself
     /// included) is reachable by the rule of [`MemberStatus::reachable`], in each configuration
-    /// of a joint membership. On any other node, a leader is known.
+    /// of a joint membership. On any other node, a leader is known. Always false once Raft
+    /// stopped.
     pub quorum_ok: bool,
+    /// Whether Raft runs on this node. It stops after a storage error or a shutdown, and the
+    /// node then serves no call that needs Raft until it restarts.
+    pub raft_running: bool,
     pub members: Vec<MemberStatus>,
 }
 
@@ -77,16 +86,9 @@ struct Reachability {
 }
 
 impl ContactView {
-    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from a node that
-    /// is the leader when `leading` is true.
-    fn reachability(&self, id: NodeId, leading: bool) -> Reachability {
+    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from the leader.
+    fn reachability(&self, id: NodeId) -> Reachability {
         let contact = self.peers.get(&id).cloned().unwrap_or_default();
-        // A leader sends every member heartbeats, so its judgement is current even while a
-        // down member's RPCs are spaced out by openraft's back-off.
-        let recent = leading || contact.sent_within(self.now, self.reachable_within);
-        if !recent {
-            return Reachability::default();
-        }
         Reachability {
             reachable: Some(contact.replied_within(self.now, self.reachable_within)),
             last_contact_ms: contact.millis_since_reply(self.now),
@@ -100,50 +102,61 @@ pub fn status_from_metrics(
     metrics: &RaftMetrics<NodeId, NodeInfo>,
     contacts: &ContactView,
 ) -> ClusterStatus {
+    let raft_running = is_running(metrics);
+    // A stopped Raft keeps the metrics of its last state, so its leader may be stale.
+    let leader_id = metrics.current_leader.filter(|_| raft_running);
     let membership = metrics.membership_config.membership();
     let members: Vec<MemberStatus> = membership
         .nodes()
-        .map(|(id, node)| member_status(metrics, contacts, *id, node))
+        .map(|(id, node)| member_status(metrics, contacts, leader_id, *id, node))
         .collect();
 
     let quorum_ok = if metrics.state == ServerState::Leader {
         majority_reachable(membership.get_joint_config(), &members)
     } else {
-        metrics.current_leader.is_some()
+        leader_id.is_some()
     };
     let applied_index = metrics.last_applied.map_or(0, |id| id.index);
     ClusterStatus {
         node_id: metrics.id,
-        leader_id: metrics.current_leader,
+        leader_id,
         term: metrics.current_term,
         commit_index: commit_index(metrics).unwrap_or(applied_index),
         applied_index,
         last_log_index: metrics.last_log_index.unwrap_or(0),
         snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
-        quorum_ok,
+        quorum_ok: quorum_ok && raft_running,
+        raft_running,
         members,
     }
+}
+
+fn is_running(metrics: &RaftMetrics<NodeId, NodeInfo>) -> bool {
+    metrics.running_state.is_ok() && metrics.state != ServerState::Shutdown
 }
 
 fn member_status(
     metrics: &RaftMetrics<NodeId, NodeInfo>,
     contacts: &ContactView,
+    leader_id: Option<NodeId>,
     id: NodeId,
     node: &NodeInfo,
 ) -> MemberStatus {
     let membership = metrics.membership_config.membership();
     let voter = membership.voter_ids().any(|v| v == id);
-    let reachability = if id == metrics.id {
+    let reachability = if metrics.state != ServerState::Leader {
+        Reachability::default()
+    } else if id == metrics.id {
         Reachability {
             reachable: Some(true),
             ..Reachability::default()
         }
     } else {
-        contacts.reachability(id, metrics.state == ServerState::Leader)
+        contacts.reachability(id)
     };
     MemberStatus {
         id,
-        role: role_of(metrics, id, voter),
+        role: role_of(metrics, leader_id, id, voter),
         client_addr: node.client_addr.clone(),
         peer_addr: node.peer_addr.clone(),
         reachable: reachability.reachable,
@@ -166,8 +179,16 @@ fn majority_reachable(configs: &[BTreeSet<NodeId>], members: &[MemberStatus]) ->
     })
 }
 
-fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> String {
-    let role = if metrics.current_leader == Some(id) {
+fn role_of(
+    metrics: &RaftMetrics<NodeId, NodeInfo>,
+    leader_id: Option<NodeId>,
+    id: NodeId,
+    voter: bool,
+) -> String {
+    if id == metrics.id {
+        return own_role(metrics.state).to_string();
+    }
+    let role = if leader_id == Some(id) {
         "LEADER"
     } else if voter {
         "FOLLOWER"
@@ -175,6 +196,16 @@ fn role_of(metrics: &RaftMetrics<NodeId, NodeInfo>, id: NodeId, voter: bool) -> 
         "LEARNER"
     };
     role.to_string()
+}
+
+fn own_role(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "LEADER",
+        ServerState::Follower => "FOLLOWER",
+        ServerState::Candidate => "CANDIDATE",
+        ServerState::Learner => "LEARNER",
+        ServerState::Shutdown => "SHUTDOWN",
+    }
 }
 
 /// On the leader, the highest index stored on a majority of voters.

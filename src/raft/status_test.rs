@@ -183,7 +183,7 @@ fn joint_membership_needs_both_majorities() {
 }
 
 #[test]
-fn follower_without_rpcs_reports_unknown() {
+fn follower_reports_no_reachability() {
     let mut follower = metrics(
         2,
         ServerState::Follower,
@@ -194,9 +194,9 @@ fn follower_without_rpcs_reports_unknown() {
 
     let status = status_from_metrics(&follower, &replies(Instant::now(), &[]));
 
-    assert_eq!(member(&status, 1).reachable, None);
-    assert_eq!(member(&status, 2).reachable, Some(true));
-    assert_eq!(member(&status, 3).reachable, None);
+    for id in [1, 2, 3] {
+        assert_eq!(member(&status, id).reachable, None, "member {id}");
+    }
     assert!(status.quorum_ok);
 }
 
@@ -213,46 +213,112 @@ fn follower_without_leader_has_no_quorum() {
 }
 
 #[test]
-fn former_leader_stops_judging_after_window() {
+fn former_leader_ignores_recent_contacts() {
     let follower = metrics(
         2,
         ServerState::Follower,
         vec![BTreeSet::from([1, 2, 3])],
         &[],
     );
-    let start = Instant::now();
-    let mut contacts = replies(start, &[(1, start), (3, start)]);
+    let now = Instant::now();
+    let mut contacts = replies(now, &[(1, now), (3, now)]);
     contacts.peers.get_mut(&1).unwrap().last_error = Some("timed out".to_string());
-    contacts.now = start + WINDOW + ms(1);
 
     let status = status_from_metrics(&follower, &contacts);
 
-    assert_eq!(member(&status, 1).reachable, None);
-    assert_eq!(member(&status, 1).last_contact_ms, None);
-    assert_eq!(member(&status, 1).last_error, None);
+    for id in [1, 3] {
+        assert_eq!(member(&status, id).reachable, None, "member {id}");
+        assert_eq!(member(&status, id).last_contact_ms, None, "member {id}");
+        assert_eq!(member(&status, id).last_error, None, "member {id}");
+    }
 }
 
 #[test]
-fn candidate_reports_recent_vote_replies() {
+fn candidate_ignores_old_vote_replies() {
     let candidate = metrics(
         2,
         ServerState::Candidate,
         vec![BTreeSet::from([1, 2, 3])],
         &[],
     );
-    let now = Instant::now() + ms(5000);
+    let now = Instant::now() + ms(300_000);
     let mut contacts = replies(now, &[(3, now - ms(20))]);
     let silent = PeerContact {
         last_sent: Some(now - ms(50)),
-        last_reply: Some(now - ms(4000)),
-        last_error: None,
+        last_reply: Some(now - ms(270_000)),
+        last_error: Some("timed out".to_string()),
     };
     contacts.peers.insert(1, silent);
 
     let status = status_from_metrics(&candidate, &contacts);
 
-    assert_eq!(member(&status, 1).reachable, Some(false));
-    assert_eq!(member(&status, 1).last_contact_ms, Some(4000));
-    assert_eq!(member(&status, 3).reachable, Some(true));
+    for id in [1, 2, 3] {
+        assert_eq!(member(&status, id).reachable, None, "member {id}");
+        assert_eq!(member(&status, id).last_contact_ms, None, "member {id}");
+        assert_eq!(member(&status, id).last_error, None, "member {id}");
+    }
     assert!(!status.quorum_ok);
+}
+
+#[test]
+fn own_role_follows_raft_state() {
+    let cases = [
+        (ServerState::Leader, "LEADER"),
+        (ServerState::Follower, "FOLLOWER"),
+        (ServerState::Candidate, "CANDIDATE"),
+        (ServerState::Learner, "LEARNER"),
+        (ServerState::Shutdown, "SHUTDOWN"),
+    ];
+    for (state, expected) in cases {
+        let node = metrics(2, state, vec![BTreeSet::from([1, 2, 3])], &[]);
+
+        let status = status_from_metrics(&node, &replies(Instant::now(), &[]));
+
+        assert_eq!(member(&status, 2).role, expected, "{state:?}");
+        assert_eq!(member(&status, 1).role, "FOLLOWER", "{state:?}");
+    }
+}
+
+#[test]
+fn candidate_keeps_others_roles() {
+    let mut candidate = metrics(
+        2,
+        ServerState::Candidate,
+        vec![BTreeSet::from([1, 2, 3])],
+        &[4],
+    );
+    candidate.current_leader = Some(1);
+
+    let status = status_from_metrics(&candidate, &replies(Instant::now(), &[]));
+
+    assert_eq!(member(&status, 1).role, "LEADER");
+    assert_eq!(member(&status, 2).role, "CANDIDATE");
+    assert_eq!(member(&status, 3).role, "FOLLOWER");
+    assert_eq!(member(&status, 4).role, "LEARNER");
+}
+
+#[test]
+fn stopped_raft_reports_no_leader() {
+    let mut stopped = leader_of_three();
+    stopped.state = ServerState::Shutdown;
+    stopped.running_state = Err(openraft::error::Fatal::Stopped);
+    let now = Instant::now();
+    let contacts = replies(now, &[(2, now), (3, now)]);
+
+    let status = status_from_metrics(&stopped, &contacts);
+
+    assert!(!status.raft_running);
+    assert_eq!(status.leader_id, None);
+    assert!(!status.quorum_ok);
+    assert_eq!(member(&status, 1).role, "SHUTDOWN");
+    assert_eq!(member(&status, 1).reachable, None);
+    assert_eq!(member(&status, 2).reachable, None);
+}
+
+#[test]
+fn running_leader_reports_raft_running() {
+    let now = Instant::now();
+    let status = status_from_metrics(&leader_of_three(), &replies(now, &[(2, now)]));
+    assert!(status.raft_running);
+    assert_eq!(status.leader_id, Some(1));
 }

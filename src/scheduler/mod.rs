@@ -15,5 +15,5 @@ pub use self::core::{CoreConfig, NextInstant, SchedulerCore};
 pub use self::next_instant::next_instant;
 pub use self::runtime::{
     Clock, Consensus, ConsensusError, FenceError, JitterSource, SchedulerConfig, SchedulerError,
-    SchedulerHandle, SchedulerRuntime, SystemClock,
+    SchedulerHandle, SchedulerHealth, SchedulerRuntime, SystemClock,
 };

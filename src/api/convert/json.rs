@@ -256,6 +256,10 @@ pub struct ClusterJson {
     pub last_log_index: u64,
     pub snapshot_index: u64,
     pub quorum_ok: bool,
+    /// Null on a node that does not lead, because only the leader runs the scheduler.
+    pub scheduler_ok: Option<bool>,
+    pub scheduler_failures: Option<u32>,
+    pub scheduler_last_error: Option<String>,
     pub members: Vec<MemberJson>,
 }
 
@@ -267,7 +271,7 @@ pub struct MemberJson {
     pub role: String,
     pub client_addr: String,
     pub peer_addr: String,
-    /// Null when the serving node has nothing recent to judge by.
+    /// Null when the serving node is not the leader.
     pub reachable: Option<bool>,
     pub last_contact_ms: Option<u64>,
     pub last_error: Option<String>,
@@ -284,6 +288,9 @@ impl From<pb::ClusterStatus> for ClusterJson {
             last_log_index: status.last_log_index,
             snapshot_index: status.snapshot_index,
             quorum_ok: status.quorum_ok,
+            scheduler_ok: status.scheduler_ok,
+            scheduler_failures: status.scheduler_failures,
+            scheduler_last_error: status.scheduler_last_error,
             members: status.members.into_iter().map(MemberJson::from).collect(),
         }
     }

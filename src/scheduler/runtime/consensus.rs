@@ -40,6 +40,10 @@ pub trait Consensus: Send + Sync + 'static {
         &self,
         command: Command,
     ) -> impl Future<Output = Result<Response, ConsensusError>> + Send;
+
+    /// Shuts down Raft on this node and waits until it stopped. The metrics then show the
+    /// state `Shutdown`, and every later call fails.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }
 
 impl Consensus for Raft {
@@ -77,6 +81,12 @@ impl Consensus for Raft {
                 }),
                 None => Err(ConsensusError::Fatal(error.to_string())),
             },
+        }
+    }
+
+    async fn shutdown(&self) {
+        if let Err(error) = Raft::shutdown(self).await {
+            tracing::warn!(%error, "raft shutdown failed");
         }
     }
 }

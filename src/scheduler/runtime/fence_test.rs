@@ -76,6 +76,8 @@ impl Consensus for FakeRaft {
     async fn propose(&self, _command: Command) -> Result<Response, ConsensusError> {
         Err(ConsensusError::Fatal("not used by the fence".to_string()))
     }
+
+    async fn shutdown(&self) {}
 }
 
 #[tokio::test(start_paused = true)]

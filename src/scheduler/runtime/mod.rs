@@ -6,6 +6,12 @@
 //! still in flight and drops their outcomes. The next leader retries such attempts as in
 //! doubt, under the same execution id.
 //!
+//! A loop that fails is restarted after [`SchedulerConfig::restart_delay`] while this node still
+//! leads. The supervisor counts failed loops in a row ([`SchedulerHandle::health`]). After
+//! [`FAILURES_BEFORE_FAILING`] of them the node reports itself not ready. When all of them
+//! failed on storage errors, it also shuts down its Raft node, as openraft does after a storage
+//! error of its own, so that a node whose disk state can be trusted takes over.
+//!
 //! **Invariants**
 //! - No attempt is sent unless, right before the request starts, the metrics show this node
 //!   leading the attempt's term and a quorum confirmed that leadership less than
@@ -21,26 +27,28 @@ mod clock;
 mod consensus;
 mod dispatch;
 mod fence;
+mod health;
 mod in_flight;
 mod leader;
 mod planted_bug;
+mod supervisor;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 pub use self::clock::{Clock, SystemClock};
 pub use self::consensus::{Consensus, ConsensusError, Metrics, leader_term};
 pub use self::dispatch::draw_jitter_sample;
 pub use self::fence::FenceError;
+pub use self::health::{FAILURES_BEFORE_FAILING, HEALTHY_RUN, SchedulerHealth};
 pub use self::planted_bug::{
     DISPATCH_BEFORE_COMMIT, ENV_VAR as PLANTED_BUG_ENV_VAR, from_env as planted_bug_from_env,
 };
 
-use self::leader::LeaderLoop;
 use crate::raft_types::NodeId;
 use crate::scheduler::core::{CoreConfig, NextInstant};
 use crate::store::{StateReader, StoreError};
@@ -112,6 +120,15 @@ pub enum SchedulerError {
     EventsClosed,
 }
 
+impl SchedulerError {
+    /// Returns whether this node's store failed, so its disk state can no longer be trusted.
+    /// Only [`SchedulerError::State`] is: the other variants come from Raft or from the loop
+    /// losing its leadership, and another loop may succeed.
+    pub fn is_storage_error(&self) -> bool {
+        matches!(self, SchedulerError::State(_))
+    }
+}
+
 /// Everything the leader loops of one node share.
 struct Shared<C> {
     node_id: NodeId,
@@ -125,6 +142,8 @@ struct Shared<C> {
     config: SchedulerConfig,
     /// The term whose state the current leader loop has loaded, `None` while not leading.
     loaded_term: watch::Sender<Option<u64>>,
+    /// The health the supervisor records.
+    health: watch::Sender<SchedulerHealth>,
 }
 
 /// A scheduler runtime, ready to be started with [`SchedulerRuntime::start`].
@@ -153,8 +172,14 @@ impl<C: Consensus> SchedulerRuntime<C> {
             jitter: Arc::new(dispatch::draw_jitter_sample),
             config,
             loaded_term: watch::Sender::new(None),
+            health: watch::Sender::new(SchedulerHealth::default()),
         };
         SchedulerRuntime { shared }
+    }
+
+    /// Watches the scheduler's health; see [`SchedulerHandle::health`].
+    pub fn health(&self) -> watch::Receiver<SchedulerHealth> {
+        self.shared.health.subscribe()
     }
 
     /// Replaces the source of schedule instants.
@@ -190,11 +215,14 @@ impl<C: Consensus> SchedulerRuntime<C> {
         let node_id = self.shared.node_id;
         let span = info_span!("scheduler", node.id = node_id);
         let loaded_term = self.shared.loaded_term.subscribe();
-        let task = tokio::spawn(supervise(Arc::new(self.shared), stopped).instrument(span));
+        let health = self.shared.health.subscribe();
+        let supervise = supervisor::supervise(Arc::new(self.shared), stopped);
+        let task = tokio::spawn(supervise.instrument(span));
         SchedulerHandle {
             stop,
             task,
             loaded_term,
+            health,
         }
     }
 }
@@ -204,6 +232,7 @@ pub struct SchedulerHandle {
     stop: watch::Sender<()>,
     task: JoinHandle<()>,
     loaded_term: watch::Receiver<Option<u64>>,
+    health: watch::Receiver<SchedulerHealth>,
 }
 
 impl SchedulerHandle {
@@ -213,74 +242,18 @@ impl SchedulerHandle {
         self.loaded_term.clone()
     }
 
+    /// Watches the scheduler's health: whether this node leads, whether its leader loop runs,
+    /// and how many loops in a row failed with which error.
+    pub fn health(&self) -> watch::Receiver<SchedulerHealth> {
+        self.health.clone()
+    }
+
     /// Stops the runtime and waits for it: the leader loop is dropped, attempts in flight are
     /// aborted and their outcomes are not recorded.
     pub async fn shutdown(self) {
         drop(self.stop);
         if let Err(error) = self.task.await {
             warn!(%error, "scheduler task failed");
-        }
-    }
-}
-
-/// Starts and stops leader loops as this node's leadership changes, until `stopped` closes
-/// or Raft shuts down.
-async fn supervise<C: Consensus>(shared: Arc<Shared<C>>, mut stopped: watch::Receiver<()>) {
-    let mut metrics = shared.consensus.metrics();
-    loop {
-        let term = leader_term(&metrics.borrow_and_update(), shared.node_id);
-        let keep_running = match term {
-            Some(term) => lead_term(&shared, term, &mut metrics, &mut stopped).await,
-            None => tokio::select! {
-                changed = metrics.changed() => changed.is_ok(),
-                _ = stopped.changed() => false,
-            },
-        };
-        if !keep_running {
-            info!("scheduler stopped");
-            return;
-        }
-    }
-}
-
-/// Runs the leader loop of `term` until the node stops leading it, the loop fails or the
-/// runtime stops. Returns whether the supervisor should go on.
-async fn lead_term<C: Consensus>(
-    shared: &Arc<Shared<C>>,
-    term: u64,
-    metrics: &mut watch::Receiver<Metrics>,
-    stopped: &mut watch::Receiver<()>,
-) -> bool {
-    info!(raft.term = term, "leadership gained; scheduling started");
-    let leader = LeaderLoop::new(shared.clone(), term, metrics.clone());
-    let span = info_span!("leader", raft.term = term);
-    let result = tokio::select! {
-        result = leader.run().instrument(span) => Some(result),
-        () = until_not_leader(metrics, shared.node_id, term) => None,
-        _ = stopped.changed() => return false,
-    };
-    info!(raft.term = term, "scheduling stopped for the term");
-    shared.loaded_term.send_replace(None);
-
-    let Some(Err(error)) = result else {
-        return true;
-    };
-    warn!(raft.term = term, %error, "leader loop ended; restarting if still leader");
-    // Wait before a restart, so a persistent error does not spin.
-    tokio::select! {
-        () = tokio::time::sleep(shared.config.restart_delay) => true,
-        _ = stopped.changed() => false,
-    }
-}
-
-/// Returns when the metrics no longer show `node_id` leading `term`, or when Raft shut down.
-async fn until_not_leader(metrics: &mut watch::Receiver<Metrics>, node_id: NodeId, term: u64) {
-    loop {
-        if metrics.changed().await.is_err() {
-            return;
-        }
-        if leader_term(&metrics.borrow_and_update(), node_id) != Some(term) {
-            return;
         }
     }
 }

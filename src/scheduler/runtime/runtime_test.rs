@@ -17,8 +17,8 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 
 use super::{
-    Consensus, ConsensusError, Metrics, SchedulerConfig, SchedulerHandle, SchedulerRuntime,
-    SystemClock,
+    Consensus, ConsensusError, FAILURES_BEFORE_FAILING, Metrics, SchedulerConfig, SchedulerHandle,
+    SchedulerHealth, SchedulerRuntime, SystemClock,
 };
 use crate::model::{
     Backoff, Cause, Command, Execution, ExecutionStatus, FireIntent, HttpTrigger, Intent, Job,
@@ -45,6 +45,8 @@ struct TestRaftInner {
     cut_off: watch::Sender<bool>,
     /// Calls of `ensure_linearizable`.
     confirmations: AtomicUsize,
+    /// Calls of `shutdown`.
+    shutdowns: AtomicUsize,
 }
 
 impl TestRaft {
@@ -56,6 +58,7 @@ impl TestRaft {
             metrics,
             cut_off,
             confirmations: AtomicUsize::new(0),
+            shutdowns: AtomicUsize::new(0),
         };
         TestRaft {
             inner: Arc::new(inner),
@@ -87,6 +90,10 @@ impl TestRaft {
 
     fn confirmations(&self) -> usize {
         self.inner.confirmations.load(Ordering::SeqCst)
+    }
+
+    fn shutdowns(&self) -> usize {
+        self.inner.shutdowns.load(Ordering::SeqCst)
     }
 
     /// Applies `command` as an entry of `term`, without checking leadership, and returns the
@@ -123,6 +130,15 @@ impl Consensus for TestRaft {
             .leader_term()
             .ok_or(ConsensusError::NotLeader { leader: None })?;
         Ok(self.apply(term, command).await.0)
+    }
+
+    /// Publishes the metrics of a stopped Raft, as openraft does when it shuts down.
+    async fn shutdown(&self) {
+        self.inner.shutdowns.fetch_add(1, Ordering::SeqCst);
+        self.inner.metrics.send_modify(|metrics| {
+            metrics.state = ServerState::Shutdown;
+            metrics.running_state = Err(openraft::error::Fatal::Stopped);
+        });
     }
 }
 
@@ -265,6 +281,22 @@ impl Cluster {
             .await
             .expect("leader loop loaded within 10 s")
             .expect("runtime running");
+    }
+
+    /// Returns the scheduler's latest published health.
+    fn health(&self) -> SchedulerHealth {
+        let runtime = self.runtime.as_ref().expect("runtime running");
+        runtime.health().borrow().clone()
+    }
+
+    /// Rewrites the stored value of job `id` with format version 3, which this build does not
+    /// read, as a damaged disk or an old build would leave it.
+    fn corrupt_job(&self, id: &str) {
+        let jobs = &self.reader.trees().jobs;
+        let stored = jobs.get(id.as_bytes()).unwrap().expect("stored job");
+        let mut value = stored.to_vec();
+        value[0] = 3;
+        jobs.insert(id.as_bytes(), value).unwrap();
     }
 
     async fn create(&self, job: Job) {
@@ -702,4 +734,81 @@ async fn manual_and_retried_attempts_time_out() {
         .map(|request| request.header("x-raftcron-attempt"))
         .collect();
     assert_eq!(attempts, vec!["1", "2"]);
+}
+
+/// Restarts failed leader loops after 10 ms, and gives up on a leadership confirmation after
+/// 100 ms.
+fn fast_restarts() -> SchedulerConfig {
+    SchedulerConfig {
+        restart_delay: Duration::from_millis(10),
+        proposal_timeout: Duration::from_millis(100),
+        ..SchedulerConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_shut_down_raft() {
+    let receiver = Receiver::start().await;
+    let cluster = Cluster::start_with(fast_restarts());
+    let hourly = job("damaged", &receiver.url("/ok"), 3_600_000, now(), 1);
+    cluster.create(hourly).await;
+    cluster.corrupt_job("damaged");
+
+    cluster.raft.set_leader(1, NODE);
+    wait_for("raft shut down", || cluster.raft.shutdowns() > 0).await;
+
+    let health = cluster.health();
+    assert_eq!(cluster.raft.shutdowns(), 1);
+    assert_eq!(health.consecutive_failures, FAILURES_BEFORE_FAILING);
+    assert!(health.is_failing());
+    assert!(!health.loop_running);
+    let last_error = health.last_error.unwrap_or_default();
+    assert!(
+        last_error.contains("stored job has format version 3"),
+        "{last_error}"
+    );
+    assert!(receiver.received().is_empty());
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn unconfirmed_leadership_fails_without_shutdown() {
+    let cluster = Cluster::start_with(fast_restarts());
+    cluster.raft.set_cut_off(true);
+
+    cluster.raft.set_leader(1, NODE);
+    wait_for("the scheduler to report failing", || {
+        cluster.health().is_failing()
+    })
+    .await;
+    let failing = cluster.health();
+    cluster.raft.set_cut_off(false);
+    cluster.lead(1).await;
+
+    assert_eq!(failing.term, Some(1));
+    let last_error = failing.last_error.unwrap_or_default();
+    assert!(last_error.contains("not confirmed"), "{last_error}");
+    assert_eq!(cluster.raft.shutdowns(), 0);
+    assert!(cluster.health().loop_running);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_cleared_when_leadership_lost() {
+    let cluster = Cluster::start_with(fast_restarts());
+    cluster.raft.set_cut_off(true);
+    cluster.raft.set_leader(1, NODE);
+    wait_for("a failed leader loop", || {
+        cluster.health().consecutive_failures > 0
+    })
+    .await;
+
+    cluster.raft.set_leader(2, 2);
+    wait_for("the health to be cleared", || {
+        cluster.health() == SchedulerHealth::default()
+    })
+    .await;
+
+    assert_eq!(cluster.raft.shutdowns(), 0);
+    cluster.shutdown().await;
 }
