@@ -21,7 +21,13 @@ const MAX_ELECTIONS: usize = 12;
 /// Rewrites the first byte (the format version, 4 in this build) of job `job_id` in the sled
 /// directory `data_dir` to 3, which no build reads. The node must be stopped.
 fn damage_job(data_dir: &Path, job_id: &str) {
-    let db = sled::open(data_dir).expect("open the stopped node's sled directory");
+    // Without a flusher thread, dropping the handle releases the directory lock at once, before
+    // the node restarts.
+    let db = sled::Config::new()
+        .path(data_dir)
+        .flush_every_ms(None)
+        .open()
+        .expect("open the stopped node's sled directory");
     let jobs = db.open_tree("jobs").expect("open the jobs tree");
     let stored = jobs.get(job_id.as_bytes()).expect("read job");
     let mut value = stored.expect("job stored on the node").to_vec();
