@@ -391,6 +391,11 @@ async fn list_rejects_bad_query() {
         ("/api/jobs?status=RUNNING", "status", "RUNNING"),
         ("/api/jobs?page=1&page=2", "page", "1, 2"),
         (
+            "/api/jobs?page=99999999999999999999",
+            "page",
+            "99999999999999999999",
+        ),
+        (
             "/api/jobs?status=ACTIVE&status=PAUSED",
             "status",
             "ACTIVE, PAUSED",

@@ -182,9 +182,15 @@ impl QueryParams {
         let Some(text) = self.text(name)? else {
             return Ok(None);
         };
+        let digits = text.trim().trim_start_matches('-');
+        let expected = if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            "expected a whole number no larger than 9223372036854775807"
+        } else {
+            "expected a whole number"
+        };
         text.trim()
             .parse()
             .map(Some)
-            .map_err(|_| ApiError::invalid(name, &text, "expected a whole number"))
+            .map_err(|_| ApiError::invalid(name, &text, expected))
     }
 }
