@@ -184,7 +184,7 @@ impl QueryParams {
         };
         let digits = text.trim().trim_start_matches('-');
         let expected = if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
-            "expected a whole number no larger than 9223372036854775807"
+            "expected a whole number from -9223372036854775808 to 9223372036854775807"
         } else {
             "expected a whole number"
         };
