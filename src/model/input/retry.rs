@@ -175,6 +175,10 @@ fn status_codes(codes: Vec<i64>) -> Result<Vec<u16>, ValidationError> {
             let expected = "expected HTTP status codes from 100 to 599";
             return Err(ValidationError::new(FIELD, code, expected));
         };
+        if (200..300).contains(&valid) {
+            let expected = "expected no 2xx code: a 2xx status is always a success";
+            return Err(ValidationError::new(FIELD, code, expected));
+        }
         checked.push(valid);
     }
     checked.sort_unstable();
