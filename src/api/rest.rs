@@ -96,24 +96,9 @@ async fn update_job(
     ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody,
 ) -> RestResult {
-    check_body_id(&body, &id)?;
-    let input = JobInput::from_update_json(&body)?;
+    let input = JobInput::from_update_json(&body, &id)?;
     let job = api.update_job(&id, input).await?;
     Ok(job_body(&job).into_response())
-}
-
-/// Rejects an update body whose `id` names another job. A body read with GET carries its
-/// job's id, so a different one most likely means the client sent one job's settings to
-/// another.
-fn check_body_id(body: &serde_json::Value, path_id: &str) -> Result<(), ApiError> {
-    match body.get("id") {
-        None | Some(serde_json::Value::Null) => Ok(()),
-        Some(serde_json::Value::String(id)) if id == path_id => Ok(()),
-        Some(other) => {
-            let expected = format!("expected the id in the path, {path_id:?}, or no id");
-            Err(ApiError::invalid("id", other, &expected))
-        }
-    }
 }
 
 async fn pause_job(State(api): State<ApiService>, ApiPath(id): ApiPath<String>) -> RestResult {

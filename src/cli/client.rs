@@ -267,7 +267,9 @@ async fn run_job(endpoint: &str, output: Output, command: JobCommand) -> Result<
     // Read the file before connecting, so that a bad file fails without a server.
     let input = match &command {
         JobCommand::Create { file } => Some(read_job_file(file, JobInput::from_json)?),
-        JobCommand::Update { file, .. } => Some(read_job_file(file, JobInput::from_update_json)?),
+        JobCommand::Update { id, file } => Some(read_job_file(file, |body| {
+            JobInput::from_update_json(body, id)
+        })?),
         _ => None,
     };
     let mut client = JobServiceClient::new(connect(endpoint).await?);
@@ -445,7 +447,7 @@ async fn run_cluster(endpoint: &str, output: Output) -> Result<(), ClientError> 
 /// the reader of a create or an update body.
 fn read_job_file(
     path: &Path,
-    parse: fn(&serde_json::Value) -> Result<JobInput, ValidationError>,
+    parse: impl Fn(&serde_json::Value) -> Result<JobInput, ValidationError>,
 ) -> Result<JobInput, ClientError> {
     let text = read_file(path)?;
     let name = path.display();

@@ -155,6 +155,23 @@ async fn missing_file_exits_2_before_connecting() {
 }
 
 #[tokio::test]
+async fn update_file_of_other_job_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(&dir, r#"{"id": "job-a", "name": "renamed"}"#);
+    let update = |id: &str| JobCommand::Update {
+        id: id.to_string(),
+        file: file.clone().into(),
+    };
+
+    // Nothing listens on the endpoint: a file that passes its checks fails on the connection.
+    let other = run(job("127.0.0.1:1", Output::Text, update("job-b"))).await;
+    let same = run(job("127.0.0.1:1", Output::Text, update("job-a"))).await;
+
+    assert_eq!(other, ExitCode::from(2));
+    assert_eq!(same, ExitCode::FAILURE);
+}
+
+#[tokio::test]
 async fn malformed_file_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(&dir, "{\"name\": ");

@@ -135,14 +135,17 @@ impl JobInput {
         })
     }
 
-    /// Reads an update body as [`JobInput::from_json`] does, and also rejects a `null` that
+    /// Reads an update body of job `job_id` as [`JobInput::from_json`] does. It also rejects
+    /// an `id` other than `job_id`, since a body read with GET carries its job's id and another
+    /// one most likely means one job's settings sent to another. And it rejects a `null` that
     /// would change nothing: only `startingDeadline`, `triggerConfig.body`,
     /// `retryStrategy.maxInterval` and `retryStrategy.retryOn` reset to their defaults on null.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the field, as for [`JobInput::from_json`].
-    pub fn from_update_json(body: &Value) -> Result<JobInput, ValidationError> {
+    pub fn from_update_json(body: &Value, job_id: &str) -> Result<JobInput, ValidationError> {
         let input = JobInput::from_json(body)?;
+        check_body_id(body, job_id)?;
         keys::reject_ignored_nulls(body)?;
         Ok(input)
     }
@@ -260,6 +263,17 @@ fn object_field<'a>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(object)) => Ok(Some(object)),
         Some(other) => Err(ValidationError::new(path, other, "expected an object")),
+    }
+}
+
+fn check_body_id(body: &Value, job_id: &str) -> Result<(), ValidationError> {
+    match body.get("id") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(id)) if id == job_id => Ok(()),
+        Some(other) => {
+            let expected = format!("expected the id of the job updated, {job_id:?}, or no id");
+            Err(ValidationError::new("id", other, &expected))
+        }
     }
 }
 

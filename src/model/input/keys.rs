@@ -162,7 +162,7 @@ mod tests {
             ),
         ];
         for (body, field) in cases {
-            let error = JobInput::from_update_json(&body).expect_err("null is rejected");
+            let error = JobInput::from_update_json(&body, "job-1").expect_err("null is rejected");
             assert_eq!(error.field, field, "{body}");
             assert_eq!(error.value, "null", "{body}");
             assert!(error.message.contains("omit it"), "{}", error.message);
@@ -178,7 +178,8 @@ mod tests {
             "lastExecutionTime": null,
             "nextExecutionTime": null
         });
-        let input = JobInput::from_update_json(&body).expect("nulls that reset are accepted");
+        let input =
+            JobInput::from_update_json(&body, "job-1").expect("nulls that reset are accepted");
         assert_eq!(input.policies.starting_deadline_ms, Some(None));
     }
 

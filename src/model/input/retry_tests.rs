@@ -99,7 +99,11 @@ fn invalid_values_name_field_and_value() {
             "600",
         ),
         (json!({"retryOn": [99]}), "retryStrategy.retryOn", "99"),
-        (json!({"retryOn": [503, 204]}), "retryStrategy.retryOn", "204"),
+        (
+            json!({"retryOn": [503, 204]}),
+            "retryStrategy.retryOn",
+            "204",
+        ),
         (json!({"retryOn": [-503]}), "retryStrategy.retryOn", "-503"),
         (
             json!({"retryOn": ["503"]}),
