@@ -100,8 +100,16 @@ fn retry_text(retry: &pb::RetryStrategy) -> String {
         .max_interval
         .map_or_else(|| "1 day".to_string(), |millis| format!("{millis} ms"));
     format!(
-        "{} attempts, {} backoff, interval {} ms, max interval {max_interval}, jitter {}",
-        retry.attempts, retry.backoff, retry.interval, retry.jitter
+        "{} {}, {} backoff, interval {} ms, max interval {max_interval}, jitter {}",
+        retry.attempts,
+        if retry.attempts == 1 {
+            "attempt"
+        } else {
+            "attempts"
+        },
+        retry.backoff,
+        retry.interval,
+        retry.jitter
     )
 }
 

@@ -208,6 +208,12 @@ const CONNECTION_HEADERS: [&str; 8] = [
     "upgrade",
 ];
 
+/// Headers raftcron sets on every request, replacing a job's own: the idempotency key and the
+/// `X-Raftcron-` headers. A job that sets one would find its value dropped.
+fn is_raftcron_header(lower_case_name: &str) -> bool {
+    lower_case_name == "idempotency-key" || lower_case_name.starts_with("x-raftcron-")
+}
+
 fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     if headers.len() > MAX_HEADERS {
         let expected = format!("at most {MAX_HEADERS} headers are allowed");
@@ -226,7 +232,15 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), ValidationErr
                 "not a valid header name",
             ));
         }
-        if CONNECTION_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        let lower_case_name = name.to_ascii_lowercase();
+        if is_raftcron_header(&lower_case_name) {
+            return Err(ValidationError::new(
+                "triggerConfig.headers",
+                name,
+                "expected no header that raftcron sets on every request: it would be replaced",
+            ));
+        }
+        if CONNECTION_HEADERS.contains(&lower_case_name.as_str()) {
             return Err(ValidationError::new(
                 "triggerConfig.headers",
                 name,

@@ -160,6 +160,16 @@ fn connection_headers_are_rejected() {
 }
 
 #[test]
+fn raftcron_headers_are_rejected() {
+    for name in ["Idempotency-Key", "X-Raftcron-Attempt", "x-raftcron-custom"] {
+        let error = create_error(json!({"url": URL, "headers": {name: "mine"}}));
+        assert_eq!(error.field, "triggerConfig.headers", "{name}");
+        assert_eq!(error.value, name);
+        assert!(error.message.contains("raftcron sets"), "{}", error.message);
+    }
+}
+
+#[test]
 fn host_header_is_accepted() {
     let http = created_http(json!({"url": URL, "headers": {"Host": "reports.internal"}}));
     assert_eq!(
