@@ -120,11 +120,13 @@ impl SchedulerCore {
     }
 }
 
+/// Logs a plan with late instants. The plan is only proposed here: the state machine may still
+/// reject it (a newer leader decided those instants), so the messages say "proposing".
 fn log_misfires(job: &Job, plan: &FirePlan, first: Timestamp) {
     let caught_up = plan.fires.iter().filter(|fire| fire.caught_up).count();
     let Some(skip) = &plan.skip else {
         if caught_up > 0 {
-            warn!(job.id = %job.id, caught_up, first_instant = %first, "missed schedule instants fired late");
+            warn!(job.id = %job.id, caught_up, first_instant = %first, "proposing late fires of missed schedule instants");
         }
         return;
     };
@@ -136,7 +138,7 @@ fn log_misfires(job: &Job, plan: &FirePlan, first: Timestamp) {
         lower_bound = skip.lower_bound,
         first_instant = %first,
         latest_skipped = %skip.latest,
-        "missed schedule instants skipped"
+        "proposing to skip missed schedule instants"
     );
 }
 
