@@ -19,6 +19,10 @@ pub enum StoreError {
     )]
     Open { path: PathBuf, error: sled::Error },
 
+    /// The data directory path names something other than a directory.
+    #[error("data directory {path} exists but is not a directory; give a directory path")]
+    NotADirectory { path: PathBuf },
+
     /// The directory was written with a key layout this build does not read.
     #[error(
         "store in {path} has key layout version {found}, but this build reads only version \

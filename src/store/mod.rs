@@ -85,6 +85,11 @@ pub fn open(
     dir: &Path,
     config: &StoreConfig,
 ) -> Result<(LogStore, StateMachineStore, StateReader), StoreError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(StoreError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(config.cache_capacity_bytes)

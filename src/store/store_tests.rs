@@ -290,6 +290,24 @@ async fn old_value_format_is_rejected_at_open() {
 }
 
 #[tokio::test]
+async fn regular_file_is_not_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"not a store").unwrap();
+
+    let error = super::open(&file, &test_config()).err().expect("a file");
+
+    assert!(
+        matches!(error, StoreError::NotADirectory { .. }),
+        "got {error}"
+    );
+    assert!(
+        error.to_string().contains(&file.display().to_string()),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn directory_of_other_node_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let as_node = |node_id| StoreConfig {
