@@ -17,6 +17,8 @@ pub struct PeerContact {
     pub last_sent: Option<Instant>,
     /// Arrival of the latest reply from the peer.
     pub last_reply: Option<Instant>,
+    /// Raft term of the request that got the latest reply.
+    pub last_reply_term: Option<u64>,
     /// Error of the latest RPC when it failed, until a later reply clears it.
     pub last_error: Option<String>,
 }
@@ -57,11 +59,13 @@ impl PeerContacts {
         self.lock().entry(target).or_default().last_sent = Some(at);
     }
 
-    /// Records a reply from `target` that arrived at `at`, and clears its last error.
-    pub fn record_reply(&self, target: NodeId, at: Instant) {
+    /// Records a reply from `target` that arrived at `at` to a request of Raft term `term`, and
+    /// clears its last error.
+    pub fn record_reply(&self, target: NodeId, at: Instant, term: u64) {
         let mut peers = self.lock();
         let contact = peers.entry(target).or_default();
         contact.last_reply = Some(at);
+        contact.last_reply_term = Some(term);
         contact.last_error = None;
     }
 
@@ -98,7 +102,7 @@ mod tests {
         let contacts = PeerContacts::default();
         let start = Instant::now();
         contacts.record_sent(2, start);
-        contacts.record_reply(2, start + ms(5));
+        contacts.record_reply(2, start + ms(5), 1);
         contacts.record_sent(3, start);
 
         let peers = contacts.snapshot();
@@ -113,7 +117,7 @@ mod tests {
     fn clones_share_records() {
         let contacts = PeerContacts::default();
         let network_side = contacts.clone();
-        network_side.record_reply(2, Instant::now());
+        network_side.record_reply(2, Instant::now(), 1);
         assert!(contacts.snapshot()[&2].last_reply.is_some());
     }
 
@@ -121,7 +125,7 @@ mod tests {
     fn failure_keeps_last_reply() {
         let contacts = PeerContacts::default();
         let start = Instant::now();
-        contacts.record_reply(2, start);
+        contacts.record_reply(2, start, 1);
         contacts.record_failure(2, "Unavailable: connection refused".to_string());
 
         let contact = &contacts.snapshot()[&2];
@@ -137,7 +141,7 @@ mod tests {
         let contacts = PeerContacts::default();
         let start = Instant::now();
         contacts.record_failure(2, "timed out".to_string());
-        contacts.record_reply(2, start + ms(10));
+        contacts.record_reply(2, start + ms(10), 1);
         assert_eq!(contacts.snapshot()[&2].last_error, None);
     }
 

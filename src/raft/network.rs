@@ -67,10 +67,12 @@ pub struct PeerConnection {
 }
 
 impl PeerConnection {
-    /// Sends one request, returns the remote `Result` and records the outcome in the contacts.
+    /// Sends one request of Raft term `term`, returns the remote `Result` and records the
+    /// outcome in the contacts.
     async fn call<Req, Resp, E>(
         &mut self,
         method: PeerMethod,
+        term: u64,
         request: &Req,
         option: &RPCOption,
     ) -> RpcResult<Resp, E>
@@ -79,7 +81,7 @@ impl PeerConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let pending = PendingRpc::start(&self.contacts, self.target);
+        let pending = PendingRpc::start(&self.contacts, self.target, term);
         let result = self.exchange(method, request, option).await;
         pending.finish(&result);
         result
@@ -126,15 +128,18 @@ impl PeerConnection {
 struct PendingRpc {
     contacts: PeerContacts,
     target: NodeId,
+    /// Raft term of the request.
+    term: u64,
     finished: bool,
 }
 
 impl PendingRpc {
-    fn start(contacts: &PeerContacts, target: NodeId) -> Self {
+    fn start(contacts: &PeerContacts, target: NodeId, term: u64) -> Self {
         contacts.record_sent(target, Instant::now());
         PendingRpc {
             contacts: contacts.clone(),
             target,
+            term,
             finished: false,
         }
     }
@@ -148,7 +153,8 @@ impl PendingRpc {
         self.finished = true;
         match result {
             Ok(_) | Err(RPCError::RemoteError(_)) => {
-                self.contacts.record_reply(self.target, Instant::now());
+                self.contacts
+                    .record_reply(self.target, Instant::now(), self.term);
             }
             Err(error) => self.contacts.record_failure(self.target, error.to_string()),
         }
@@ -199,7 +205,9 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        self.call(PeerMethod::AppendEntries, &rpc, &option).await
+        let term = rpc.vote.leader_id().term;
+        self.call(PeerMethod::AppendEntries, term, &rpc, &option)
+            .await
     }
 
     async fn install_snapshot(
@@ -207,7 +215,9 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        self.call(PeerMethod::InstallSnapshot, &rpc, &option).await
+        let term = rpc.vote.leader_id().term;
+        self.call(PeerMethod::InstallSnapshot, term, &rpc, &option)
+            .await
     }
 
     async fn vote(
@@ -215,7 +225,8 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
-        self.call(PeerMethod::Vote, &rpc, &option).await
+        let term = rpc.vote.leader_id().term;
+        self.call(PeerMethod::Vote, term, &rpc, &option).await
     }
 }
 
@@ -252,7 +263,7 @@ mod tests {
     fn pending_rpc_records_reply() {
         let contacts = PeerContacts::default();
         let result: RpcResult<()> = Ok(());
-        PendingRpc::start(&contacts, 2).finish(&result);
+        PendingRpc::start(&contacts, 2, 1).finish(&result);
 
         let contact = &contacts.snapshot()[&2];
         assert!(contact.last_sent.is_some());
@@ -268,7 +279,7 @@ mod tests {
             2,
             RaftError::Fatal(fatal),
         )));
-        PendingRpc::start(&contacts, 2).finish(&result);
+        PendingRpc::start(&contacts, 2, 1).finish(&result);
 
         let contact = &contacts.snapshot()[&2];
         assert!(contact.last_reply.is_some());
@@ -278,7 +289,7 @@ mod tests {
     #[test]
     fn pending_rpc_records_transport_error() {
         let contacts = PeerContacts::default();
-        PendingRpc::start(&contacts, 3).finish(&Err::<(), _>(classify(tonic::Code::Unknown)));
+        PendingRpc::start(&contacts, 3, 1).finish(&Err::<(), _>(classify(tonic::Code::Unknown)));
 
         let contact = &contacts.snapshot()[&3];
         assert!(contact.last_sent.is_some());
@@ -291,7 +302,7 @@ mod tests {
     #[test]
     fn dropped_rpc_records_timeout() {
         let contacts = PeerContacts::default();
-        drop(PendingRpc::start(&contacts, 3));
+        drop(PendingRpc::start(&contacts, 3, 1));
 
         let contact = &contacts.snapshot()[&3];
         assert_eq!(contact.last_reply, None);

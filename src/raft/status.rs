@@ -33,9 +33,9 @@ pub struct MemberStatus {
     /// Set only when this node is the leader, and then always `Some(true)` for itself. None on
     /// every other node, for every member.
     pub reachable: Option<bool>,
-    /// Milliseconds since the member last replied to the leader's RPCs. None whenever
-    /// `reachable` is None, for the leader itself and for a member that never replied since the
-    /// leader started.
+    /// Milliseconds since the member last replied to the leader's RPCs of the current term.
+    /// None whenever `reachable` is None, for the leader itself and for a member that has not
+    /// replied in this term.
     pub last_contact_ms: Option<u64>,
     /// Error of the leader's latest RPC to the member, until a later reply clears it. None
     /// whenever `reachable` is None.
@@ -86,9 +86,15 @@ struct Reachability {
 }
 
 impl ContactView {
-    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from the leader.
-    fn reachability(&self, id: NodeId) -> Reachability {
-        let contact = self.peers.get(&id).cloned().unwrap_or_default();
+    /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from the leader
+    /// of term `term`. A reply to a request of an earlier term is left out, because this node
+    /// then was a follower or a candidate and sent the member nothing for a while, so the age
+    /// of that reply tells nothing about the member now.
+    fn reachability(&self, id: NodeId, term: u64) -> Reachability {
+        let mut contact = self.peers.get(&id).cloned().unwrap_or_default();
+        if contact.last_reply_term != Some(term) {
+            contact.last_reply = None;
+        }
         Reachability {
             reachable: Some(contact.replied_within(self.now, self.reachable_within)),
             last_contact_ms: contact.millis_since_reply(self.now),
@@ -152,7 +158,7 @@ fn member_status(
             ..Reachability::default()
         }
     } else {
-        contacts.reachability(id)
+        contacts.reachability(id, metrics.current_term)
     };
     MemberStatus {
         id,

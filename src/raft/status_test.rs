@@ -17,6 +17,9 @@ fn node(id: NodeId) -> NodeInfo {
     }
 }
 
+/// The Raft term of every metrics snapshot in these tests.
+const TERM: u64 = 3;
+
 /// Metrics of node `id` in `state`, with the voter configurations `configs` and `learners`.
 fn metrics(
     id: NodeId,
@@ -33,6 +36,7 @@ fn metrics(
     metrics.membership_config =
         Arc::new(StoredMembership::new(None, Membership::new(configs, nodes)));
     metrics.state = state;
+    metrics.current_term = TERM;
     metrics.current_leader = (state == ServerState::Leader).then_some(id);
     metrics
 }
@@ -50,6 +54,7 @@ fn replies(now: Instant, replied: &[(NodeId, Instant)]) -> ContactView {
             let contact = PeerContact {
                 last_sent: Some(now),
                 last_reply: Some(*at),
+                last_reply_term: Some(TERM),
                 last_error: None,
             };
             (*id, contact)
@@ -125,12 +130,32 @@ fn leader_counts_never_contacted_unreachable() {
 }
 
 #[test]
+fn reply_of_earlier_term_is_left_out() {
+    let now = Instant::now();
+    let mut contacts = replies(now, &[(2, now)]);
+    let earlier = PeerContact {
+        last_sent: Some(now),
+        last_reply: Some(now - ms(100)),
+        last_reply_term: Some(TERM - 1),
+        last_error: None,
+    };
+    contacts.peers.insert(3, earlier);
+
+    let status = status_from_metrics(&leader_of_three(), &contacts);
+
+    assert_eq!(member(&status, 3).reachable, Some(false));
+    assert_eq!(member(&status, 3).last_contact_ms, None);
+    assert_eq!(member(&status, 2).reachable, Some(true));
+}
+
+#[test]
 fn leader_reports_last_error() {
     let now = Instant::now();
     let mut contacts = replies(now, &[(2, now)]);
     let failing = PeerContact {
         last_sent: Some(now),
         last_reply: None,
+        last_reply_term: None,
         last_error: Some("Unreachable node: Unknown: transport error".to_string()),
     };
     contacts.peers.insert(3, failing);
@@ -246,6 +271,7 @@ fn candidate_ignores_old_vote_replies() {
     let silent = PeerContact {
         last_sent: Some(now - ms(50)),
         last_reply: Some(now - ms(270_000)),
+        last_reply_term: Some(TERM - 1),
         last_error: Some("timed out".to_string()),
     };
     contacts.peers.insert(1, silent);
