@@ -71,6 +71,16 @@ fn raw_sled(dir: &Path) -> sled::Db {
         .unwrap()
 }
 
+/// Writes `entries` into the `raft_meta` tree of a new sled directory, as another build would.
+fn write_raft_meta(dir: &Path, entries: &[(&[u8], &[u8])]) {
+    let db = raw_sled(dir);
+    let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
+    for (key, value) in entries {
+        meta.insert(key, *value).unwrap();
+    }
+    db.flush().unwrap();
+}
+
 fn open_in(dir: &Path) -> (LogStore, StateMachineStore, StateReader) {
     super::open(dir, &test_config()).expect("open store")
 }
@@ -229,13 +239,7 @@ async fn second_open_of_directory_fails() {
 #[tokio::test]
 async fn unknown_layout_version_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let db = raw_sled(dir.path());
-        let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
-        meta.insert(super::keys::LAYOUT_VERSION_KEY, &[9u8])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    write_raft_meta(dir.path(), &[(super::keys::LAYOUT_VERSION_KEY, &[9])]);
 
     let error = super::open(dir.path(), &test_config())
         .err()
@@ -257,15 +261,14 @@ async fn unknown_layout_version_is_rejected() {
 #[tokio::test]
 async fn old_value_format_is_rejected_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let db = raw_sled(dir.path());
-        let meta = db.open_tree(super::keys::RAFT_META_TREE).unwrap();
-        let layout = [super::keys::LAYOUT_VERSION];
-        meta.insert(super::keys::LAYOUT_VERSION_KEY, &layout)
-            .unwrap();
-        meta.insert(super::keys::VOTE_KEY, &[2u8, 0]).unwrap();
-        db.flush().unwrap();
-    }
+    let layout = [super::keys::LAYOUT_VERSION];
+    write_raft_meta(
+        dir.path(),
+        &[
+            (super::keys::LAYOUT_VERSION_KEY, &layout),
+            (super::keys::VOTE_KEY, &[2, 0]),
+        ],
+    );
 
     let error = super::open(dir.path(), &test_config())
         .err()
