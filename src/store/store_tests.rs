@@ -81,6 +81,14 @@ fn write_raft_meta(dir: &Path, entries: &[(&[u8], &[u8])]) {
     db.flush().unwrap();
 }
 
+/// Opens the store in `dir` with `config` and returns the error it fails with.
+fn open_error(dir: &Path, config: &StoreConfig) -> StoreError {
+    match super::open(dir, config) {
+        Ok(_) => panic!("store in {} opened", dir.display()),
+        Err(error) => error,
+    }
+}
+
 fn open_in(dir: &Path) -> (LogStore, StateMachineStore, StateReader) {
     super::open(dir, &test_config()).expect("open store")
 }
@@ -230,9 +238,7 @@ async fn reopen_serves_stored_snapshot() {
 #[tokio::test]
 async fn second_open_of_directory_fails() {
     let store = open_temp_store();
-    let error = super::open(store.dir.path(), &test_config())
-        .err()
-        .expect("open fails");
+    let error = open_error(store.dir.path(), &test_config());
     assert!(matches!(error, StoreError::Open { .. }), "got {error}");
 }
 
@@ -241,9 +247,7 @@ async fn unknown_layout_version_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     write_raft_meta(dir.path(), &[(super::keys::LAYOUT_VERSION_KEY, &[9])]);
 
-    let error = super::open(dir.path(), &test_config())
-        .err()
-        .expect("open fails");
+    let error = open_error(dir.path(), &test_config());
 
     assert!(
         matches!(
@@ -270,9 +274,7 @@ async fn old_value_format_is_rejected_at_open() {
         ],
     );
 
-    let error = super::open(dir.path(), &test_config())
-        .err()
-        .expect("open fails");
+    let error = open_error(dir.path(), &test_config());
 
     assert!(
         matches!(
@@ -298,7 +300,7 @@ async fn regular_file_is_not_a_data_directory() {
     let file = dir.path().join("data");
     std::fs::write(&file, b"not a store").unwrap();
 
-    let error = super::open(&file, &test_config()).err().expect("a file");
+    let error = open_error(&file, &test_config());
 
     assert!(
         matches!(error, StoreError::NotADirectory { .. }),
@@ -321,9 +323,7 @@ async fn directory_of_other_node_is_rejected() {
     drop(super::open(dir.path(), &as_node(Some(1))).expect("same node again"));
     drop(super::open(dir.path(), &as_node(None)).expect("no owner check"));
 
-    let error = super::open(dir.path(), &as_node(Some(2)))
-        .err()
-        .expect("another node's directory");
+    let error = open_error(dir.path(), &as_node(Some(2)));
 
     assert!(
         matches!(error, StoreError::WrongOwner { expected: 2, .. }),
