@@ -89,7 +89,7 @@ impl ContactView {
     /// Applies the rule of [`MemberStatus::reachable`] to member `id`, as seen from the leader
     /// of term `term`. A reply to a request of an earlier term is left out, because this node
     /// then was a follower or a candidate and sent the member nothing for a while, so the age
-    /// of that reply tells nothing about the member now.
+    /// of that reply is no measure of the member now.
     fn reachability(&self, id: NodeId, term: u64) -> Reachability {
         let mut contact = self.peers.get(&id).cloned().unwrap_or_default();
         if contact.last_reply_term != Some(term) {

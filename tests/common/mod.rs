@@ -415,7 +415,7 @@ pub fn assert_contiguous_seconds(instants: &BTreeMap<i64, BTreeSet<String>>) {
 }
 
 /// Polls `check` every 50 ms until it returns Some, or panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(condition: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -427,7 +427,7 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out after {timeout:?} waiting for {what}");
+    panic!("timed out after {timeout:?} waiting for {condition}");
 }
 
 /// Pauses a job through node `node`'s REST API.

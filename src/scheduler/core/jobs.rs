@@ -121,7 +121,7 @@ impl SchedulerCore {
 }
 
 /// Logs a plan with late instants. The plan is only proposed here: the state machine may still
-/// reject it (a newer leader decided those instants), so the messages say "proposing".
+/// reject it (a newer leader decided those instants), so the messages use the word "proposing".
 fn log_misfires(job: &Job, plan: &FirePlan, first: Timestamp) {
     let caught_up = plan.fires.iter().filter(|fire| fire.caught_up).count();
     let Some(skip) = &plan.skip else {
